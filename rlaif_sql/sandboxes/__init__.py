@@ -1,0 +1,1 @@
+"""Isolation: hardened SQL engine workers and a process sandbox for code."""
