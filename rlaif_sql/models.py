@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from rlaif_sql.errors import TaskError
+from rlaif_sql.policy import BUILTIN_POLICIES
+from rlaif_sql.schema import engine_for
 
 
 class Reason(str, Enum):
@@ -22,6 +24,7 @@ class Reason(str, Enum):
     # shared
     TIMEOUT = "timeout"
     ABSTAIN = "abstain"  # infrastructure failed: retry, never counted right or wrong
+    TASK_ERROR = "task_error"  # the task's gold is unusable: fix the task, never blame candidates
     # SQL
     NO_SQL = "no_sql"
     PARSE_ERROR = "parse_error"
@@ -76,10 +79,7 @@ class SqlTask:
     @property
     def engine(self) -> str:
         """The engine that owns the database file: 'sqlite' or 'duckdb'."""
-        return "sqlite" if Path(self.db).suffix.lower() in SQLITE_SUFFIXES else "duckdb"
-
-
-SQLITE_SUFFIXES = {".sqlite", ".sqlite3", ".db"}
+        return engine_for(self.db)
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,8 @@ class Verdict:
 
     @property
     def abstained(self) -> bool:
-        return self.reason is Reason.ABSTAIN
+        """True when the verdict says nothing about the candidate (machine or task at fault)."""
+        return self.reason in (Reason.ABSTAIN, Reason.TASK_ERROR)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -170,6 +171,9 @@ def task_from_dict(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> T
         if not db.is_absolute() and base_dir is not None:
             db = base_dir / db
         data["db"] = str(db)
+        policy = data.get("policy")
+        if policy and policy not in BUILTIN_POLICIES and base_dir is not None:
+            data["policy"] = str(base_dir / policy)
         return _build(SqlTask, data)
     except TypeError as exc:
         raise TaskError(f"task {raw.get('task_id')!r} is malformed: {exc}") from exc
@@ -192,7 +196,9 @@ def candidate_from_dict(raw: Mapping[str, Any]) -> Candidate:
             task_id=str(raw["task_id"]),
             candidate_id=str(raw["candidate_id"]),
             completion=raw.get("completion") or "",
-            meta={k: v for k, v in raw.items() if k not in ("task_id", "candidate_id", "completion")},
+            meta={
+                k: v for k, v in raw.items() if k not in ("task_id", "candidate_id", "completion")
+            },
         )
     except KeyError as exc:
         raise TaskError(f"candidate is missing field {exc}: {dict(raw)!r:.200}") from exc
@@ -209,7 +215,9 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             except json.JSONDecodeError as exc:
                 raise TaskError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
             if not isinstance(obj, dict):
-                raise TaskError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+                raise TaskError(
+                    f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}"
+                )
             yield obj
 
 

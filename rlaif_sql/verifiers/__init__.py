@@ -1,0 +1,1 @@
+"""Hard checks: SQL policy, SQL execution and result comparison, code oracles."""

@@ -1,0 +1,131 @@
+"""Shared state for a verification run: sandboxes, policies, schemas and result caches.
+
+Gold results are computed once per task and candidates that normalise to the same SQL
+run once per database. A context is thread-safe and should be closed (or used with `with`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rlaif_sql.errors import ConfigError
+from rlaif_sql.models import SqlTask
+from rlaif_sql.policy import Policy, load_policy
+from rlaif_sql.sandboxes.results import ExecStatus, ExecutionResult, SandboxLimits
+from rlaif_sql.schema import Schema, read_schema
+
+if TYPE_CHECKING:
+    from rlaif_sql.sandboxes.process import CodeSandbox
+    from rlaif_sql.sandboxes.sql import SqlSandbox
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """Settings of a verification run ([verify] and [sandbox] in a domain pack config)."""
+
+    sandbox: SandboxLimits = field(default_factory=SandboxLimits)
+    """Limits for each SQL query."""
+    workers: int = 1
+    """Sandbox worker processes (and verification threads); at most the core count helps."""
+    abstain_retries: int = 1
+    """How often an infrastructure failure is retried before the verdict is `abstain`."""
+    code_options: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for the code sandbox's config (see rlaif_sql.sandboxes.process)."""
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ConfigError(f"workers={self.workers} must be >= 1; pass --workers N")
+        if self.abstain_retries < 0:
+            raise ConfigError(f"abstain_retries={self.abstain_retries} must be >= 0")
+
+
+class VerifierContext:
+    def __init__(self, config: VerifyConfig | None = None) -> None:
+        self.config = config or VerifyConfig()
+        self._lock = threading.Lock()
+        self._sql: SqlSandbox | None = None
+        self._code: CodeSandbox | None = None
+        self._policies: dict[str | None, Policy] = {}
+        self._results: dict[tuple[str, str, str], ExecutionResult] = {}
+        self._inflight: dict[tuple[str, str, str], threading.Event] = {}
+        self.gold_cache: dict[tuple[str, str], Any] = {}
+        self.executions = 0
+        self.cache_hits = 0
+
+    @property
+    def sql_sandbox(self) -> SqlSandbox:
+        with self._lock:
+            if self._sql is None:
+                from rlaif_sql.sandboxes.sql import SqlSandbox
+
+                self._sql = SqlSandbox(self.config.sandbox, workers=self.config.workers)
+            return self._sql
+
+    @property
+    def code_sandbox(self) -> CodeSandbox:
+        with self._lock:
+            if self._code is None:
+                from rlaif_sql.sandboxes.process import CodeSandbox, CodeSandboxConfig
+
+                options = {"workers": self.config.workers, **self.config.code_options}
+                self._code = CodeSandbox(CodeSandboxConfig(**options))
+            return self._code
+
+    def policy_for(self, task: SqlTask) -> Policy:
+        with self._lock:
+            if task.policy not in self._policies:
+                self._policies[task.policy] = load_policy(task.policy)
+            return self._policies[task.policy]
+
+    def schema_for(self, task: SqlTask) -> Schema:
+        return read_schema(Path(task.db))
+
+    def execute(
+        self, db: str, sql: str, *, engine: str, cache_key: str | None = None
+    ) -> ExecutionResult:
+        """Run `sql` once per (db, engine, cache_key); infrastructure failures are retried."""
+        key = (db, engine, cache_key or sql)
+        while True:
+            with self._lock:
+                if key in self._results:
+                    self.cache_hits += 1
+                    return self._results[key]
+                waiter = self._inflight.get(key)
+                if waiter is None:
+                    self._inflight[key] = threading.Event()
+                    break
+            waiter.wait()
+        try:
+            result = self._run_with_retries(db, sql, engine)
+            with self._lock:
+                self.executions += 1
+                if result.status is not ExecStatus.ABSTAIN:
+                    self._results[key] = result
+            return result
+        finally:
+            with self._lock:
+                self._inflight.pop(key).set()
+
+    def _run_with_retries(self, db: str, sql: str, engine: str) -> ExecutionResult:
+        result = self.sql_sandbox.execute(db, sql, engine=engine)
+        for _ in range(self.config.abstain_retries):
+            if result.status is not ExecStatus.ABSTAIN:
+                break
+            result = self.sql_sandbox.execute(db, sql, engine=engine)
+        return result
+
+    def close(self) -> None:
+        with self._lock:
+            sandboxes = [s for s in (self._sql, self._code) if s is not None]
+            self._sql = self._code = None
+        for sandbox in sandboxes:
+            sandbox.close()
+
+    def __enter__(self) -> VerifierContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

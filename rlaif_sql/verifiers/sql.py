@@ -1,0 +1,183 @@
+"""The SQL verifier: extract, hold to policy, execute in the sandbox, compare with the gold.
+
+>>> from rlaif_sql import verify                             # doctest: +SKIP
+>>> verify(task, "```sql\\nSELECT count(*) FROM v_revenue_orders\\n```").reason
+<Reason.OK: 'ok'>
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+from rlaif_sql.models import Candidate, CheckOutcome, CheckStatus, Reason, SqlTask, Verdict
+from rlaif_sql.sandboxes.results import ExecStatus, ExecutionResult
+from rlaif_sql.schema import Schema
+from rlaif_sql.verifiers.compare import CompareOptions, compare_results, gold_orders, strip_distinct
+from rlaif_sql.verifiers.context import VerifierContext
+from rlaif_sql.verifiers.sql_extract import extract_sql
+from rlaif_sql.verifiers.sql_policy import check_policy, sqlite_quoted_strings_as_literals
+
+VERIFIER_VERSION = "sql@1"
+CHECKS = ("extract", "policy", "execute", "compare")
+EXEC_REASONS = {
+    ExecStatus.PARSE_ERROR: Reason.PARSE_ERROR,
+    ExecStatus.BIND_ERROR: Reason.BIND_ERROR,
+    ExecStatus.RUNTIME_ERROR: Reason.RUNTIME_ERROR,
+    ExecStatus.FORBIDDEN: Reason.POLICY_VIOLATION,
+    ExecStatus.TIMEOUT: Reason.TIMEOUT,
+    ExecStatus.RESOURCE_LIMIT: Reason.RESOURCE_LIMIT,
+    ExecStatus.ABSTAIN: Reason.ABSTAIN,
+}
+
+
+@dataclass(frozen=True)
+class Gold:
+    """One gold query's result on the task's database."""
+
+    sql: str
+    result: ExecutionResult
+    ordered: bool
+
+
+class _Trace:
+    """Collects check outcomes and evidence while a candidate moves through the checks."""
+
+    def __init__(self, candidate: Candidate, task: SqlTask) -> None:
+        self.candidate, self.task = candidate, task
+        self.started = time.perf_counter()
+        self.checks: list[CheckOutcome] = []
+        self.evidence: dict[str, object] = {"verifier": VERIFIER_VERSION, "engine": task.engine}
+
+    def passed(self, name: str, detail: str = "") -> None:
+        self.checks.append(CheckOutcome(name, CheckStatus.PASSED, detail))
+
+    def verdict(self, reason: Reason, detail: str, **counts: int | None) -> Verdict:
+        status = {Reason.OK: CheckStatus.PASSED, Reason.ABSTAIN: CheckStatus.ABSTAIN}.get(
+            reason, CheckStatus.FAILED
+        )
+        if reason is not Reason.OK:
+            self.checks.append(CheckOutcome(CHECKS[len(self.checks)], status, detail))
+        done = {c.name for c in self.checks}
+        self.checks += [CheckOutcome(n, CheckStatus.SKIPPED) for n in CHECKS if n not in done]
+        return Verdict(
+            task_id=self.task.task_id,
+            candidate_id=self.candidate.candidate_id,
+            passed=reason is Reason.OK,
+            reason=reason,
+            detail=detail,
+            checks=tuple(self.checks),
+            row_count=counts.get("row_count"),
+            gold_row_count=counts.get("gold_row_count"),
+            elapsed_ms=round((time.perf_counter() - self.started) * 1000, 3),
+            evidence=self.evidence,
+        )
+
+
+def check(candidate: Candidate, task: SqlTask, *, ctx: VerifierContext) -> Verdict:
+    """Run every hard check on one candidate; a candidate's fault is a verdict, never an error."""
+    trace = _Trace(candidate, task)
+    options = CompareOptions.from_mapping(task.compare)
+    extracted = extract_sql(candidate.completion)
+    if extracted is None:
+        return trace.verdict(Reason.NO_SQL, "no SQL statement found in the completion")
+    trace.evidence.update(sql=extracted.sql, prose_chars=len(extracted.prose))
+    trace.passed("extract", extracted.source)
+
+    policy, schema = ctx.policy_for(task), ctx.schema_for(task)
+    trace.evidence["policy"] = policy.name
+    verdict = check_policy(extracted.sql, dialect=task.dialect, schema=schema, policy=policy)
+    if not verdict.ok:
+        assert verdict.reason is not None
+        return trace.verdict(verdict.reason, verdict.detail)
+    trace.passed("policy", ", ".join(verdict.tables))
+
+    assert verdict.tree is not None
+    sql = engine_sql(extracted.sql, verdict.tree, task, schema, options)
+    if sql != extracted.sql:
+        trace.evidence["executed_sql"] = sql
+    cache_key = verdict.tree.sql(dialect=task.dialect) if sql == extracted.sql else sql
+    result = ctx.execute(task.db, sql, engine=task.engine, cache_key=cache_key)
+    trace.evidence["exec_ms"] = result.elapsed_ms
+    if not result.ok:
+        return trace.verdict(EXEC_REASONS[result.status], result.error or result.status.value)
+    trace.passed("execute", f"{result.row_count} rows")
+    return _compare_with_golds(trace, result, task, ctx, options)
+
+
+def _compare_with_golds(
+    trace: _Trace,
+    result: ExecutionResult,
+    task: SqlTask,
+    ctx: VerifierContext,
+    options: CompareOptions,
+) -> Verdict:
+    golds = gold_results(task, ctx, options)
+    broken = next((g for g in golds if not g.result.ok), None)
+    if broken is not None:
+        reason = Reason.ABSTAIN if broken.result.status is ExecStatus.ABSTAIN else Reason.TASK_ERROR
+        detail = (
+            f"gold query failed ({broken.result.status.value}: {broken.result.error}); run validate"
+        )
+        return trace.verdict(reason, detail, row_count=result.row_count)
+    outcomes = [
+        compare_results(
+            g.result.columns,
+            g.result.rows,
+            result.columns,
+            result.rows,
+            ordered=g.ordered,
+            options=options,
+        )
+        for g in golds
+    ]
+    best = next((i for i, o in enumerate(outcomes) if o.match), 0)
+    trace.evidence.update(
+        profile=options.profile, row_count_match=outcomes[best].row_count_match, matched_gold=best
+    )
+    counts = {"row_count": result.row_count, "gold_row_count": golds[best].result.row_count}
+    if not outcomes[best].match:
+        return trace.verdict(Reason.WRONG_RESULT, outcomes[best].detail, **counts)
+    trace.passed("compare", f"matches gold #{best}")
+    return trace.verdict(Reason.OK, "result matches the gold", **counts)
+
+
+def gold_results(task: SqlTask, ctx: VerifierContext, options: CompareOptions) -> list[Gold]:
+    """Each gold query's result, computed once per task and profile."""
+    key = (task.task_id, options.profile)
+    cached = ctx.gold_cache.get(key)
+    if cached is not None:
+        return list(cached)
+    schema = ctx.schema_for(task)
+    golds = []
+    for gold_sql in task.gold_sql:
+        tree = _parse_or_none(gold_sql, task.dialect)
+        sql = engine_sql(gold_sql, tree, task, schema, options) if tree is not None else gold_sql
+        result = ctx.execute(task.db, sql, engine=task.engine)
+        golds.append(Gold(gold_sql, result, gold_orders(gold_sql, tree, options)))
+    if all(g.result.status is not ExecStatus.ABSTAIN for g in golds):
+        ctx.gold_cache[key] = tuple(golds)
+    return golds
+
+
+def engine_sql(
+    sql: str, tree: exp.Expression, task: SqlTask, schema: Schema, options: CompareOptions
+) -> str:
+    """The text the engine runs: the original when dialects agree, else a sqlglot transpile."""
+    if task.dialect != task.engine:
+        if task.dialect == "sqlite":
+            tree = sqlite_quoted_strings_as_literals(tree, schema)
+        sql = tree.sql(dialect=task.engine)
+    if options.profile == "spider":
+        sql = strip_distinct(sql, task.engine)
+    return sql
+
+
+def _parse_or_none(sql: str, dialect: str) -> exp.Expression | None:
+    try:
+        return sqlglot.parse_one(sql, read=dialect)
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, RecursionError):
+        return None

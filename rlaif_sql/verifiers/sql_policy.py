@@ -1,0 +1,224 @@
+"""The policy check: one read-only statement over allowed tables and known, permitted columns.
+
+Everything is decided on the sqlglot AST, never on the SQL text.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import OptimizeError, ParseError, TokenError
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import traverse_scope
+
+from rlaif_sql.models import Reason
+from rlaif_sql.policy import Policy
+from rlaif_sql.schema import Schema
+
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+READ_ONLY_ROOTS = (exp.Select, exp.SetOperation, exp.Subquery)
+WRITE_OR_ADMIN = tuple(
+    getattr(exp, name)
+    for name in (
+        "Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "Command", "Copy",
+        "Pragma", "Set", "Attach", "Detach", "Install", "Use", "Describe", "Show", "Export",
+        "TruncateTable", "Grant", "Transaction", "Commit", "Rollback", "LoadData",
+    )
+    if hasattr(exp, name)
+)  # fmt: skip
+# File, network, environment and extension access, by function name (lower case).
+SYSTEM_FUNCTIONS = frozenset(
+    {
+        "read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json", "read_json_auto",
+        "read_json_objects", "read_ndjson", "read_text", "read_blob", "glob", "sniff_csv",
+        "getenv", "current_setting", "load_extension", "readfile", "writefile", "edit",
+        "query", "query_table", "duckdb_secrets", "duckdb_settings", "which_secret",
+        "pg_read_file", "pg_ls_dir", "lo_import", "lo_export", "readcsv", "readparquet",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    """`reason` is None when the query may run; `tree` is its parsed form when it parsed."""
+
+    reason: Reason | None
+    detail: str
+    tree: exp.Expression | None = None
+    tables: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def check_policy(sql: str, *, dialect: str, schema: Schema, policy: Policy) -> PolicyResult:
+    """Parse `sql` and hold it to `policy`; never raises on arbitrary text."""
+    if len(sql) > policy.max_sql_chars:
+        return _violation(f"SQL is {len(sql)} characters; policy allows {policy.max_sql_chars}")
+    if "\x00" in sql:
+        return PolicyResult(Reason.PARSE_ERROR, "SQL contains a NUL character")
+    try:
+        sql.encode("utf-8")
+    except UnicodeEncodeError:
+        return PolicyResult(Reason.PARSE_ERROR, "SQL is not valid UTF-8 (lone surrogate)")
+    tree, failure = _parse_one(sql, dialect)
+    if tree is None:
+        assert failure is not None
+        return failure
+    for rule in (_check_read_only, _check_nesting, _check_functions):
+        problem = rule(tree, policy)
+        if problem:
+            return _violation(problem, tree)
+    tables, problem = _check_tables(tree, schema, policy)
+    if problem:
+        return _violation(problem, tree)
+    problem = _check_columns(tree, schema, policy, dialect)
+    if problem:
+        return _violation(problem, tree)
+    return PolicyResult(None, "", tree, tables)
+
+
+def _violation(detail: str, tree: exp.Expression | None = None) -> PolicyResult:
+    return PolicyResult(Reason.POLICY_VIOLATION, detail, tree)
+
+
+def _parse_one(sql: str, dialect: str) -> tuple[exp.Expression | None, PolicyResult | None]:
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except (ParseError, TokenError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return None, PolicyResult(Reason.PARSE_ERROR, f"sqlglot ({dialect}): {first_line}")
+    except RecursionError:
+        return None, _violation("SQL is nested too deeply to parse")
+    if not statements:
+        return None, PolicyResult(Reason.PARSE_ERROR, "no SQL statement found")
+    if len(statements) > 1:
+        kinds = ", ".join(type(s).__name__.upper() for s in statements)
+        return None, _violation(f"{len(statements)} statements ({kinds}); exactly one is allowed")
+    return statements[0], None
+
+
+def _check_read_only(tree: exp.Expression, policy: Policy) -> str | None:
+    if not isinstance(tree, READ_ONLY_ROOTS):
+        return f"{_kind(tree)} is not allowed: read-only SELECT, WITH or set operations only"
+    node = tree.find(*WRITE_OR_ADMIN)
+    if node is not None:
+        return f"{_kind(node)} inside the query is not allowed (read-only)"
+    return None
+
+
+def _kind(node: exp.Expression) -> str:
+    if isinstance(node, exp.Command):
+        return f"{str(node.this).upper()} statement"
+    return f"{type(node).__name__.upper()} statement"
+
+
+def _check_nesting(tree: exp.Expression, policy: Policy) -> str | None:
+    deepest = 0
+    stack: list[tuple[exp.Expression, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, exp.Select):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > policy.max_nesting:
+                return (
+                    f"queries are nested more than {policy.max_nesting} deep (policy max_nesting)"
+                )
+        stack.extend((child, depth) for child in node.iter_expressions())
+    return None
+
+
+def _function_name(node: exp.Func) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    return node.sql_name().lower()
+
+
+def _check_functions(tree: exp.Expression, policy: Policy) -> str | None:
+    denied = SYSTEM_FUNCTIONS | {f.lower() for f in policy.denied_functions}
+    for table in tree.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            return f"table function {table.this.sql()[:80]} is not allowed in FROM"
+    for func in tree.find_all(exp.Func):
+        name = _function_name(func)
+        if name in denied or name.replace("_", "") in denied:
+            return f"function {name}() is not allowed (file, environment or system access)"
+    return None
+
+
+def _check_tables(
+    tree: exp.Expression, schema: Schema, policy: Policy
+) -> tuple[tuple[str, ...], str | None]:
+    cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    known = {name.lower(): name for name in schema}
+    used: list[str] = []
+    for table in tree.find_all(exp.Table):
+        name = table.name
+        if table.args.get("catalog") or (table.db and table.db.lower() != "main"):
+            return (), f"table {table.sql()} is outside the database's main schema"
+        if not table.db and name.lower() in cte_names:
+            continue
+        if name.lower() not in known:
+            return (), f"table {name} does not exist in the database"
+        if not policy.table_allowed(known[name.lower()]):
+            allowed = ", ".join(policy.allow_tables or ())
+            return (), f"table {name} is not in the policy's allowlist ({allowed})"
+        used.append(known[name.lower()])
+    return tuple(dict.fromkeys(used)), None
+
+
+def _check_columns(
+    tree: exp.Expression, schema: Schema, policy: Policy, dialect: str
+) -> str | None:
+    if not (policy.require_known_columns or policy.deny_columns):
+        return None
+    try:
+        qualified = qualify(
+            tree.copy(),
+            schema=schema,
+            dialect=dialect,
+            validate_qualify_columns=policy.require_known_columns,
+            quote_identifiers=False,
+        )
+    except OptimizeError as exc:
+        return f"unknown column or table reference: {exc}"
+    except Exception as exc:  # sqlglot cannot resolve every valid query; the engine binds it
+        if policy.deny_columns:
+            return f"columns could not be resolved to enforce the column denylist ({exc})"
+        return None
+    for scope in traverse_scope(qualified):
+        for column in scope.columns:
+            source = scope.sources.get(column.table)
+            if isinstance(source, exp.Table) and policy.column_denied(source.name, column.name):
+                return f"column {source.name}.{column.name} is denied by the policy"
+    return None
+
+
+def sqlite_quoted_strings_as_literals(tree: exp.Expression, schema: Schema) -> exp.Expression:
+    """SQLite reads a double-quoted name that matches no column as a string literal.
+
+    Other engines do not, so a query transpiled from SQLite must make that explicit:
+    `WHERE country = "France"` becomes `WHERE country = 'France'`.
+    """
+    columns = {col.lower() for cols in schema.values() for col in cols}
+    aliases = {a.alias.lower() for a in tree.find_all(exp.Alias)}
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if (
+            isinstance(node, exp.Column)
+            and not node.table
+            and isinstance(node.this, exp.Identifier)
+            and node.this.quoted
+            and node.name.lower() not in columns
+            and node.name.lower() not in aliases
+        ):
+            return exp.Literal.string(node.name)
+        return node
+
+    return tree.copy().transform(rewrite)

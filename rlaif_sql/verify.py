@@ -1,0 +1,73 @@
+"""Verify candidates against tasks: one at a time, or a batch in parallel with progress.
+
+>>> from rlaif_sql import verify, load_tasks                      # doctest: +SKIP
+>>> task = load_tasks("examples/revenue/tasks.jsonl")[0]
+>>> verify(task, "SELECT count(*) FROM v_revenue_orders").passed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from tqdm import tqdm
+
+from rlaif_sql.models import Candidate, Reason, Task, Verdict
+from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
+from rlaif_sql.verifiers.registry import REGISTRY
+
+
+def verify(
+    task: Task, completion: str | Candidate, *, ctx: VerifierContext | None = None
+) -> Verdict:
+    """Verify one completion (raw model text) against its task."""
+    candidate = (
+        completion
+        if isinstance(completion, Candidate)
+        else Candidate(task.task_id, f"{task.task_id}-0", completion)
+    )
+    if ctx is not None:
+        return _check(candidate, task, ctx)
+    with VerifierContext() as own:
+        return _check(candidate, task, own)
+
+
+def _check(candidate: Candidate, task: Task, ctx: VerifierContext) -> Verdict:
+    verifier = REGISTRY.get(str(task.meta.get("verifier", task.kind)))
+    return verifier(candidate, task, ctx=ctx)
+
+
+def verify_many(
+    tasks: Sequence[Task],
+    candidates: Iterable[Candidate],
+    *,
+    ctx: VerifierContext | None = None,
+    config: VerifyConfig | None = None,
+    progress: bool = False,
+) -> Iterator[Verdict]:
+    """Verify candidates in parallel (one thread per sandbox worker), yielding in input order.
+
+    A candidate whose task_id is unknown gets a `task_error` verdict rather than vanishing.
+    """
+    by_id = {t.task_id: t for t in tasks}
+    items = list(candidates)
+    own = ctx is None
+    ctx = ctx or VerifierContext(config)
+    try:
+
+        def one(candidate: Candidate) -> Verdict:
+            task = by_id.get(candidate.task_id)
+            if task is None:
+                return Verdict(candidate.task_id, candidate.candidate_id, False, Reason.TASK_ERROR,
+                               f"no task with task_id {candidate.task_id!r} in the tasks file")  # fmt: skip
+            return _check(candidate, task, ctx)
+
+        with ThreadPoolExecutor(max_workers=ctx.config.workers) as pool:
+            bar = tqdm(total=len(items), desc="verify", unit="cand", disable=not progress)
+            for verdict in pool.map(one, items):
+                bar.update()
+                yield verdict
+            bar.close()
+    finally:
+        if own:
+            ctx.close()
