@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from rlaif_sql.policy import BUILTIN_POLICIES
 from rlaif_sql.schema import engine_for
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why a verdict came out as it did. `ok` is the only passing reason."""
 
     OK = "ok"
@@ -43,7 +43,7 @@ class Reason(str, Enum):
     FORBIDDEN = "forbidden"
 
 
-class CheckStatus(str, Enum):
+class CheckStatus(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     SKIPPED = "skipped"  # not reached because an earlier check failed

@@ -58,8 +58,10 @@ def verify_many(
         def one(candidate: Candidate) -> Verdict:
             task = by_id.get(candidate.task_id)
             if task is None:
-                return Verdict(candidate.task_id, candidate.candidate_id, False, Reason.TASK_ERROR,
-                               f"no task with task_id {candidate.task_id!r} in the tasks file")  # fmt: skip
+                detail = f"no task with task_id {candidate.task_id!r} in the tasks file"
+                return Verdict(
+                    candidate.task_id, candidate.candidate_id, False, Reason.TASK_ERROR, detail
+                )
             return _check(candidate, task, ctx)
 
         with ThreadPoolExecutor(max_workers=ctx.config.workers) as pool:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from rlaif_sql.errors import ConfigError
 
 
-class ExecStatus(str, Enum):
+class ExecStatus(StrEnum):
     OK = "ok"
     PARSE_ERROR = "parse_error"  # the engine's parser rejected the text
     BIND_ERROR = "bind_error"  # unknown table/column/function, type mismatch at bind time
