@@ -70,6 +70,8 @@ def check_policy(sql: str, *, dialect: str, schema: Schema, policy: Policy) -> P
     if tree is None:
         assert failure is not None
         return failure
+    if dialect == "sqlite":
+        tree = sqlite_quoted_strings_as_literals(tree, schema)
     for rule in (_check_read_only, _check_nesting, _check_functions):
         problem = rule(tree, policy)
         if problem:
