@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -20,7 +21,7 @@ def _config(workers: int, timeout: float, memory_mb: int, max_rows: int) -> Veri
     return VerifyConfig(sandbox=limits, workers=workers)
 
 
-def sandbox_options(func):  # type: ignore[no-untyped-def]
+def sandbox_options(func: Callable[..., None]) -> Callable[..., None]:
     for option in reversed(
         [
             click.option(

@@ -49,9 +49,9 @@ def _validate_one(task: Task, ctx: VerifierContext) -> list[TaskProblem]:
     options = CompareOptions.from_mapping(task.compare)
     problems = []
     for gold_sql in task.gold_sql:
-        verdict = check_policy(gold_sql, dialect=task.dialect, schema=schema, policy=policy)
-        if not verdict.ok:
-            problems.append(TaskProblem(task.task_id, "gold_policy", verdict.detail))
+        allowed = check_policy(gold_sql, dialect=task.dialect, schema=schema, policy=policy)
+        if not allowed.ok:
+            problems.append(TaskProblem(task.task_id, "gold_policy", allowed.detail))
     for gold in gold_results(task, ctx, options):
         if not gold.result.ok:
             detail = f"{gold.result.status.value}: {gold.result.error}"

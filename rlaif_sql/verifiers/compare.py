@@ -79,7 +79,7 @@ def strip_distinct(sql: str, dialect: str) -> str:
     return sql
 
 
-def gold_orders(gold_sql: str, gold_tree: exp.Expression | None, options: CompareOptions) -> bool:
+def gold_orders(gold_sql: str, gold_tree: exp.Expr | None, options: CompareOptions) -> bool:
     if options.order != "auto":
         return options.order == "always"
     if options.profile == "spider":

@@ -60,7 +60,7 @@ def _sql(candidate: Candidate, task: Any, *, ctx: Any) -> Verdict:
 
 
 def _code(candidate: Candidate, task: Any, *, ctx: Any) -> Verdict:
-    from rlaif_sql.verifiers import code
+    from rlaif_sql.verifiers import code  # type: ignore[attr-defined,unused-ignore]
 
     return code.check(candidate, task, sandbox=ctx.code_sandbox)
 

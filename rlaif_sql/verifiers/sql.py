@@ -164,7 +164,7 @@ def gold_results(task: SqlTask, ctx: VerifierContext, options: CompareOptions) -
 
 
 def engine_sql(
-    sql: str, tree: exp.Expression, task: SqlTask, schema: Schema, options: CompareOptions
+    sql: str, tree: exp.Expr, task: SqlTask, schema: Schema, options: CompareOptions
 ) -> str:
     """The text the engine runs: the original when dialects agree, else a sqlglot transpile."""
     if task.dialect != task.engine:
@@ -176,7 +176,7 @@ def engine_sql(
     return sql
 
 
-def _parse_or_none(sql: str, dialect: str) -> exp.Expression | None:
+def _parse_or_none(sql: str, dialect: str) -> exp.Expr | None:
     try:
         return sqlglot.parse_one(sql, read=dialect)
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, RecursionError):

@@ -48,7 +48,7 @@ class PolicyResult:
 
     reason: Reason | None
     detail: str
-    tree: exp.Expression | None = None
+    tree: exp.Expr | None = None
     tables: tuple[str, ...] = ()
 
     @property
@@ -85,11 +85,11 @@ def check_policy(sql: str, *, dialect: str, schema: Schema, policy: Policy) -> P
     return PolicyResult(None, "", tree, tables)
 
 
-def _violation(detail: str, tree: exp.Expression | None = None) -> PolicyResult:
+def _violation(detail: str, tree: exp.Expr | None = None) -> PolicyResult:
     return PolicyResult(Reason.POLICY_VIOLATION, detail, tree)
 
 
-def _parse_one(sql: str, dialect: str) -> tuple[exp.Expression | None, PolicyResult | None]:
+def _parse_one(sql: str, dialect: str) -> tuple[exp.Expr | None, PolicyResult | None]:
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except (ParseError, TokenError) as exc:
@@ -105,7 +105,7 @@ def _parse_one(sql: str, dialect: str) -> tuple[exp.Expression | None, PolicyRes
     return statements[0], None
 
 
-def _check_read_only(tree: exp.Expression, policy: Policy) -> str | None:
+def _check_read_only(tree: exp.Expr, policy: Policy) -> str | None:
     if not isinstance(tree, READ_ONLY_ROOTS):
         return f"{_kind(tree)} is not allowed: read-only SELECT, WITH or set operations only"
     node = tree.find(*WRITE_OR_ADMIN)
@@ -114,15 +114,15 @@ def _check_read_only(tree: exp.Expression, policy: Policy) -> str | None:
     return None
 
 
-def _kind(node: exp.Expression) -> str:
+def _kind(node: exp.Expr) -> str:
     if isinstance(node, exp.Command):
         return f"{str(node.this).upper()} statement"
     return f"{type(node).__name__.upper()} statement"
 
 
-def _check_nesting(tree: exp.Expression, policy: Policy) -> str | None:
+def _check_nesting(tree: exp.Expr, policy: Policy) -> str | None:
     deepest = 0
-    stack: list[tuple[exp.Expression, int]] = [(tree, 0)]
+    stack: list[tuple[exp.Expr, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, exp.Select):
@@ -142,7 +142,7 @@ def _function_name(node: exp.Func) -> str:
     return node.sql_name().lower()
 
 
-def _check_functions(tree: exp.Expression, policy: Policy) -> str | None:
+def _check_functions(tree: exp.Expr, policy: Policy) -> str | None:
     denied = SYSTEM_FUNCTIONS | {f.lower() for f in policy.denied_functions}
     for table in tree.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
@@ -155,7 +155,7 @@ def _check_functions(tree: exp.Expression, policy: Policy) -> str | None:
 
 
 def _check_tables(
-    tree: exp.Expression, schema: Schema, policy: Policy
+    tree: exp.Expr, schema: Schema, policy: Policy
 ) -> tuple[tuple[str, ...], str | None]:
     cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     known = {name.lower(): name for name in schema}
@@ -176,14 +176,14 @@ def _check_tables(
 
 
 def _check_columns(
-    tree: exp.Expression, schema: Schema, policy: Policy, dialect: str
+    tree: exp.Expr, schema: Schema, policy: Policy, dialect: str
 ) -> str | None:
     if not (policy.require_known_columns or policy.deny_columns):
         return None
     try:
         qualified = qualify(
             tree.copy(),
-            schema=schema,
+            schema=dict(schema),
             dialect=dialect,
             validate_qualify_columns=policy.require_known_columns,
             quote_identifiers=False,
@@ -202,7 +202,7 @@ def _check_columns(
     return None
 
 
-def sqlite_quoted_strings_as_literals(tree: exp.Expression, schema: Schema) -> exp.Expression:
+def sqlite_quoted_strings_as_literals(tree: exp.Expr, schema: Schema) -> exp.Expr:
     """SQLite reads a double-quoted name that matches no column as a string literal.
 
     Other engines do not, so a query transpiled from SQLite must make that explicit:
@@ -211,7 +211,7 @@ def sqlite_quoted_strings_as_literals(tree: exp.Expression, schema: Schema) -> e
     columns = {col.lower() for cols in schema.values() for col in cols}
     aliases = {a.alias.lower() for a in tree.find_all(exp.Alias)}
 
-    def rewrite(node: exp.Expression) -> exp.Expression:
+    def rewrite(node: exp.Expr) -> exp.Expr:
         if (
             isinstance(node, exp.Column)
             and not node.table
