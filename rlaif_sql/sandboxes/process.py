@@ -1,0 +1,295 @@
+"""The process sandbox for code: a pool of warm, isolated pytest workers.
+
+>>> with CodeSandbox(CodeSandboxConfig(workers=1)) as box:           # doctest: +SKIP
+...     run = box.run(CodeJob(tests="from solution import f\\ndef test_f():\\n    assert f() == 1\\n",
+...                           solution="def f():\\n    return 1\\n", entry_point="f"))
+>>> run.exit_code, run.isolation                                      # doctest: +SKIP
+(0, 'bwrap')
+
+Each worker is a fork-server (see `forkserver.py`) that has pytest and hypothesis imported
+and forks one child per job; with bubblewrap it lives inside a long-lived bwrap sandbox
+(see `isolation.py` for exactly what that sandbox allows). The sandbox only reports facts
+(events from the trusted plugin, exit code, timeouts); `rlaif_sql.verifiers.code` judges them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlaif_sql.errors import ConfigError, SandboxError
+from rlaif_sql.sandboxes import isolation
+from rlaif_sql.sandboxes.code_worker import Worker
+
+log = logging.getLogger(__name__)
+PYTEST_INI = "[pytest]\naddopts =\n"
+
+
+@dataclass(frozen=True)
+class CodeSandboxConfig:
+    """Limits and pool size for the code sandbox (the [code_sandbox] table of a pack config)."""
+
+    workers: int = 0
+    """Parallel warm workers; 0 means one per CPU core."""
+    isolation: str = "auto"
+    """'auto' (bwrap when usable, else 'rlimits'), 'bwrap' (required) or 'rlimits'."""
+    allow_unisolated: bool = False
+    """Run untrusted code without bubblewrap (weaker 'rlimits' isolation); off by default."""
+    timeout_s: float | None = None
+    """Wall-clock limit per candidate; None uses the task's own `timeout_s`."""
+    memory_mb: int | None = None
+    """Address space per candidate on top of the warm interpreter; None uses the task's."""
+    tmp_mb: int = 256
+    """Size of each worker's tmpfs /tmp (bwrap only): the candidate's whole disk."""
+    file_size_mb: int = 16
+    """Largest file a candidate may write (RLIMIT_FSIZE)."""
+    max_open_files: int = 64
+    """RLIMIT_NOFILE for a candidate."""
+    max_processes: int = 32
+    """RLIMIT_NPROC (processes and threads) for a candidate's uid."""
+    max_examples: int = 100
+    """Hypothesis examples per property test, pinned by the trusted plugin."""
+    max_source_bytes: int = 1_000_000
+    """Larger candidate sources are refused before anything runs."""
+    guard_types: bool = True
+    """Reject results of candidate-defined classes (always-equal objects)."""
+    uid_base: int = 61000
+    """Worker i runs candidates as uid/gid uid_base + i (when the host side is root)."""
+    startup_timeout_s: float = 60.0
+    """How long a worker may take to start and import pytest."""
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.workers >= 0, f"workers={self.workers} must be >= 0 (0 = one per core)"),
+            (
+                self.isolation in ("auto", isolation.BWRAP, isolation.RLIMITS),
+                f"isolation={self.isolation!r} must be 'auto', 'bwrap' or 'rlimits'",
+            ),
+            (
+                self.timeout_s is None or self.timeout_s > 0,
+                f"timeout_s={self.timeout_s} must be > 0",
+            ),
+            (
+                self.memory_mb is None or self.memory_mb >= 32,
+                f"memory_mb={self.memory_mb} must be >= 32",
+            ),
+            (self.tmp_mb >= 1, f"tmp_mb={self.tmp_mb} must be >= 1"),
+            (self.file_size_mb >= 1, f"file_size_mb={self.file_size_mb} must be >= 1"),
+            (self.max_open_files >= 16, f"max_open_files={self.max_open_files} must be >= 16"),
+            (self.max_processes >= 2, f"max_processes={self.max_processes} must be >= 2"),
+            (self.max_examples >= 1, f"max_examples={self.max_examples} must be >= 1"),
+            (self.max_source_bytes >= 1, f"max_source_bytes={self.max_source_bytes} must be >= 1"),
+            (
+                1000 <= self.uid_base < 2**31 - 1024,
+                f"uid_base={self.uid_base} must be in [1000, 2**31-1024)",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"{message}; set it in [code_sandbox] of the domain pack config")
+
+    @property
+    def pool_size(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class CodeJob:
+    """One run: the task's test module and the candidate's `solution` module.
+
+    `solution=None` is a trusted collection run: no candidate code, `solution` is a stub.
+    """
+
+    tests: str
+    solution: str | None
+    entry_point: str
+    timeout_s: float = 10.0
+    memory_mb: int = 512
+
+
+@dataclass(frozen=True)
+class SandboxRun:
+    """Facts about one run. `error` set means the sandbox failed (abstain), not the code."""
+
+    isolation: str
+    events: tuple[dict[str, Any], ...] = ()
+    exit_code: int | None = None
+    timed_out: bool = False
+    forged_lines: int = 0
+    report_overflow: bool = False
+    elapsed_s: float = 0.0
+    output_tail: str = ""
+    error: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("kind") == kind]
+
+
+class CodeSandbox:
+    """A thread-safe pool of warm workers; use as a context manager or call `close()`."""
+
+    def __init__(self, config: CodeSandboxConfig | None = None) -> None:
+        self.config = config or CodeSandboxConfig()
+        self.isolation, self.unavailable = _choose_isolation(self.config)
+        self._root = Path(tempfile.mkdtemp(prefix="rlaif-code-"))
+        uid = isolation.can_drop_uid()
+        self._workers = [
+            Worker(
+                i,
+                self._root,
+                self.isolation,
+                self.config.uid_base + i if uid else None,
+                self.config.tmp_mb,
+            )
+            for i in range(self.config.pool_size)
+        ]
+        self._idle: queue.Queue[Worker] = queue.Queue()
+        for worker in self._workers:
+            self._idle.put(worker)
+        self._collected: dict[str, SandboxRun] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        log.info("code sandbox: isolation=%s workers=%d", self.isolation, len(self._workers))
+
+    def __enter__(self) -> CodeSandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def worker_uids(self) -> tuple[int, ...]:
+        return tuple(w.uid for w in self._workers if w.uid is not None)
+
+    def close(self) -> None:
+        """Stop every worker and remove the jobs folder; safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        for worker in self._workers:
+            worker.remove()
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    def collect(self, tests: str, entry_point: str, timeout_s: float = 30.0) -> SandboxRun:
+        """Trusted collection of `tests` with a stub `solution` (cached per test source)."""
+        key = hashlib.sha256(f"{entry_point}\0{tests}".encode()).hexdigest()
+        with self._lock:
+            cached = self._collected.get(key)
+        if cached is not None:
+            return cached
+        run = self.run(CodeJob(tests, None, entry_point, timeout_s=timeout_s, memory_mb=512))
+        if run.error is None:
+            with self._lock:
+                self._collected[key] = run
+        return run
+
+    def run(self, job: CodeJob) -> SandboxRun:
+        """Run one job on an idle worker (blocks until one is free)."""
+        if self.unavailable:
+            return SandboxRun(isolation=self.isolation, error=self.unavailable)
+        if self._closed:
+            raise SandboxError("the code sandbox is closed; open a new CodeSandbox")
+        worker = self._idle.get()
+        try:
+            try:
+                return self._run_on(worker, job)
+            except SandboxError as first:
+                log.warning("code worker %d failed (%s); retrying once", worker.index, first)
+                worker.stop()
+                try:
+                    return self._run_on(worker, job)
+                except SandboxError as second:
+                    worker.stop()
+                    return SandboxRun(isolation=self.isolation, error=str(second))
+        finally:
+            self._idle.put(worker)
+
+    def run_many(self, jobs: Iterable[CodeJob]) -> list[SandboxRun]:
+        """Run jobs in parallel, one per worker at a time; results in input order."""
+        with ThreadPoolExecutor(max_workers=len(self._workers)) as pool:
+            return list(pool.map(self.run, jobs))
+
+    def _run_on(self, worker: Worker, job: CodeJob) -> SandboxRun:
+        if not worker.alive():
+            worker.start(self.config.startup_timeout_s)
+        job_id = uuid.uuid4().hex
+        host_dir, inside_dir = worker.job_path(job_id)
+        timeout = self.config.timeout_s or job.timeout_s
+        _write_job(host_dir, job)
+        try:
+            raw = worker.request(self._request(job, job_id, inside_dir, timeout), timeout)
+        finally:
+            shutil.rmtree(host_dir, ignore_errors=True)
+        if "error" in raw:
+            raise SandboxError(f"code worker {worker.index}: {raw['error']}")
+        return _to_run(raw, self.isolation)
+
+    def _request(self, job: CodeJob, job_id: str, inside: str, timeout: float) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "job_id": job_id,
+            "job_dir": inside,
+            "mode": "collect" if job.solution is None else "run",
+            "entry_point": job.entry_point,
+            "timeout_s": timeout,
+            "memory_mb": cfg.memory_mb or job.memory_mb,
+            "file_size_mb": cfg.file_size_mb,
+            "max_open_files": cfg.max_open_files,
+            "max_processes": cfg.max_processes,
+            "options": {"max_examples": cfg.max_examples, "guard_types": cfg.guard_types},
+        }
+
+
+def _choose_isolation(config: CodeSandboxConfig) -> tuple[str, str | None]:
+    """The isolation level to use, and why the sandbox refuses to run (None if it runs)."""
+    install = "install bubblewrap (apt-get install bubblewrap)"
+    if config.isolation in ("auto", isolation.BWRAP) and isolation.bwrap_usable():
+        return isolation.BWRAP, None
+    if config.isolation == isolation.BWRAP:
+        return isolation.BWRAP, f"isolation='bwrap' was required but bwrap is not usable; {install}"
+    if not config.allow_unisolated:
+        return isolation.RLIMITS, (
+            "bubblewrap is not usable here, and running untrusted code with only rlimits needs "
+            f"an explicit opt-in: {install}, or set allow_unisolated=True in CodeSandboxConfig"
+        )
+    log.warning("code sandbox runs WITHOUT bubblewrap: isolation=rlimits (weaker)")
+    return isolation.RLIMITS, None
+
+
+def _write_job(host_dir: Path, job: CodeJob) -> None:
+    tests_dir = host_dir / "tests"
+    tests_dir.mkdir(parents=True)
+    (tests_dir / "test_task.py").write_text(job.tests, encoding="utf-8")
+    (tests_dir / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
+    if job.solution is not None:
+        (host_dir / "sol").mkdir()
+        (host_dir / "sol" / "solution.py").write_text(job.solution, encoding="utf-8")
+    for path in (host_dir, tests_dir, host_dir / "sol"):
+        if path.exists():
+            os.chmod(path, 0o755)
+
+
+def _to_run(raw: dict[str, Any], level: str) -> SandboxRun:
+    return SandboxRun(
+        isolation=level,
+        events=tuple(raw.get("events", ())),
+        exit_code=raw.get("exit_code"),
+        timed_out=bool(raw.get("timed_out")),
+        forged_lines=int(raw.get("forged_lines", 0)),
+        report_overflow=bool(raw.get("report_overflow")),
+        elapsed_s=float(raw.get("elapsed_s", 0.0)),
+        output_tail=str(raw.get("output_tail", "")),
+    )

@@ -1,0 +1,125 @@
+"""The code verifier: extract the candidate's module, run the task's pytest tests against it.
+
+Contract for code tasks: the candidate's code becomes the module ``solution``; the task's
+``tests`` (pytest source, hypothesis allowed) import it with ``from solution import
+<entry_point>``. The task's optional ``setup`` is trusted code placed at the top of the test
+module. See docs/code-tasks.md for the full contract and the threat model.
+
+Checks, in order: ``extract`` (find code in the completion), ``syntax`` (it parses),
+``sandbox`` (the isolated run finished with an untampered, complete report), ``tests``
+(exactly the trusted collection's tests passed; nothing failed, errored or skipped).
+
+>>> from rlaif_sql.sandboxes.process import CodeSandbox                    # doctest: +SKIP
+>>> task = CodeTask("t1", "", "inc", "from solution import inc\\n"
+...                 "def test_inc():\\n    assert inc(1) == 2\\n")
+>>> with CodeSandbox() as box:                                             # doctest: +SKIP
+...     check(Candidate("t1", "c1", "def inc(x):\\n    return x + 1\\n"), task, sandbox=box).reason
+<Reason.OK: 'ok'>
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rlaif_sql.models import Candidate, CheckOutcome, CheckStatus, CodeTask, Reason, Verdict
+from rlaif_sql.sandboxes.process import CodeJob, CodeSandbox, SandboxRun
+from rlaif_sql.verifiers.code_extract import extract_code
+from rlaif_sql.verifiers.code_report import expected_ids, judge
+
+VERIFIER_VERSION = "code@1"
+CHECKS = ("extract", "syntax", "sandbox", "tests")
+COLLECT_TIMEOUT_S = 30.0
+
+
+class _Trace:
+    """Collects check outcomes and evidence while a candidate moves through the checks."""
+
+    def __init__(self, candidate: Candidate, task: CodeTask, sandbox: CodeSandbox) -> None:
+        self.candidate, self.task = candidate, task
+        self.started = time.perf_counter()
+        self.checks: list[CheckOutcome] = []
+        self.evidence: dict[str, Any] = {
+            "verifier": VERIFIER_VERSION,
+            "isolation": sandbox.isolation,
+        }
+
+    def passed(self, name: str, detail: str = "") -> None:
+        self.checks.append(CheckOutcome(name, CheckStatus.PASSED, detail))
+
+    def verdict(self, reason: Reason, detail: str, failed: str = "") -> Verdict:
+        status = CheckStatus.ABSTAIN if reason is Reason.ABSTAIN else CheckStatus.FAILED
+        done = {c.name for c in self.checks}
+        for name in CHECKS:
+            if name in done:
+                continue
+            if name == failed:
+                self.checks.append(CheckOutcome(name, status, detail))
+            elif reason is Reason.OK:
+                self.checks.append(CheckOutcome(name, CheckStatus.PASSED))
+            else:
+                self.checks.append(CheckOutcome(name, CheckStatus.SKIPPED))
+            done.add(name)
+        return Verdict(
+            task_id=self.task.task_id,
+            candidate_id=self.candidate.candidate_id,
+            passed=reason is Reason.OK,
+            reason=reason,
+            detail=detail,
+            checks=tuple(self.checks),
+            elapsed_ms=(time.perf_counter() - self.started) * 1000,
+            evidence=self.evidence,
+        )
+
+
+def build_test_module(task: CodeTask) -> str:
+    """The test module the sandbox runs: the task's trusted setup, then its tests."""
+    return f"{task.setup}\n\n{task.tests}" if task.setup.strip() else task.tests
+
+
+def check(candidate: Candidate, task: CodeTask, *, sandbox: CodeSandbox) -> Verdict:
+    """Verify one candidate against the task's tests; never raises for a candidate's fault."""
+    trace = _Trace(candidate, task, sandbox)
+    size = len(candidate.completion.encode("utf-8", "replace"))
+    limit = sandbox.config.max_source_bytes
+    if size > limit:
+        detail = f"the completion is {size} bytes, over max_source_bytes={limit}"
+        return trace.verdict(Reason.FORBIDDEN, detail, "extract")
+    found = extract_code(candidate.completion, prompt=task.prompt, entry_point=task.entry_point)
+    trace.evidence["extraction"] = found.style
+    if found.problem == "no_code" or found.code is None:
+        return trace.verdict(Reason.NO_CODE, found.detail or "no code found", "extract")
+    trace.passed("extract", found.style)
+    if found.problem == "syntax_error":
+        return trace.verdict(Reason.SYNTAX_ERROR, found.detail, "syntax")
+    trace.passed("syntax")
+    return _run(trace, task, found.code, sandbox)
+
+
+def _run(trace: _Trace, task: CodeTask, code: str, sandbox: CodeSandbox) -> Verdict:
+    tests = build_test_module(task)
+    collected = sandbox.collect(tests, task.entry_point, COLLECT_TIMEOUT_S)
+    expected, why = expected_ids(collected)
+    if expected is None:
+        reason = Reason.ABSTAIN if collected.error else Reason.TASK_ERROR
+        return trace.verdict(reason, why, "sandbox")
+    if task.expected_tests is not None and len(expected) != task.expected_tests:
+        detail = f"the task declares expected_tests={task.expected_tests} but {len(expected)} were collected"
+        return trace.verdict(Reason.TASK_ERROR, detail, "sandbox")
+    job = CodeJob(tests, code, task.entry_point, task.timeout_s, task.memory_mb)
+    run = sandbox.run(job)
+    judgement = judge(run, expected)
+    trace.evidence.update(judgement.counts)
+    trace.evidence.update(_run_evidence(run))
+    if judgement.failed_check == "tests":
+        trace.passed("sandbox", f"isolation={run.isolation}")
+    return trace.verdict(judgement.reason, judgement.detail, judgement.failed_check)
+
+
+def _run_evidence(run: SandboxRun) -> dict[str, Any]:
+    return {
+        "isolation": run.isolation,
+        "exit_code": run.exit_code,
+        "sandbox_s": run.elapsed_s,
+        "output_tail": run.output_tail[-500:],
+    }
