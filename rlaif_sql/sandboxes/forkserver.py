@@ -120,7 +120,8 @@ def run_pytest(req: dict[str, Any], plugin: Any, reporter: Any) -> int:
     ]
     if req["mode"] == "collect":
         args.append("--collect-only")
-    trusted = plugin.TrustedPlugin(reporter, req["mode"], req["entry_point"], req["options"])
+    options = {**req["options"], "tests_path": args[0]}
+    trusted = plugin.TrustedPlugin(reporter, req["mode"], req["entry_point"], options)
     rc = int(pytest.main(args, plugins=[trusted]))
     reporter.emit("end", rc=rc)
     return rc

@@ -168,13 +168,47 @@ def reapply_hypothesis(profile: Any) -> None:
     settings_module.default_variable.value = profile
 
 
+class Dummy:
+    """Whatever the tests do with a stubbed name at import time succeeds."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Dummy:
+        return Dummy()
+
+    def __getattr__(self, name: str) -> Dummy:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Dummy()
+
+    def __iter__(self) -> Any:
+        return iter(())
+
+
 class StubSolution(types.ModuleType):
-    """Stands in for `solution` during trusted collection: every name is a dummy function."""
+    """Stands in for `solution` during trusted collection: every name is a `Dummy`, and
+    ``from solution import *`` binds every free name the test module uses."""
+
+    def __init__(self, name: str, tests_path: str) -> None:
+        super().__init__(name)
+        self.__all__ = sorted(free_names(tests_path))
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        return lambda *args, **kwargs: None
+        return Dummy()
+
+
+def free_names(path: str) -> set[str]:
+    """Names the module at `path` reads that are neither builtins nor dunders."""
+    import ast
+    import builtins
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read())
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return {n for n in names if not hasattr(builtins, n) and not n.startswith("__")}
 
 
 class TrustedPlugin:
@@ -192,7 +226,8 @@ class TrustedPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: Any) -> None:
         if self.mode == "collect":
-            sys.modules["solution"] = StubSolution("solution")
+            stub = StubSolution("solution", self.options.get("tests_path", ""))
+            sys.modules["solution"] = stub
             return
         self.baseline = snapshot_namespaces()
         try:
