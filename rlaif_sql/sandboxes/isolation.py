@@ -117,6 +117,20 @@ def rlimits_command() -> list[str]:
     return command
 
 
-def can_drop_uid() -> bool:
-    """Children run as an unprivileged uid only when the host side is root."""
-    return os.geteuid() == 0
+def can_drop_uid(level: str, jobs_root: Path) -> bool:
+    """Children run as an unprivileged uid only when the host side is root, and (without
+    bwrap, which remounts them) when that uid can reach the interpreter, harness and jobs."""
+    if os.geteuid() != 0:
+        return False
+    if level == BWRAP:
+        return True
+    needed = [interpreter(), *_python_paths(), str(HARNESS_DIR), str(jobs_root)]
+    return all(world_traversable(Path(p)) for p in needed)
+
+
+def world_traversable(path: Path) -> bool:
+    """True when every folder above `path` (and `path`, if a folder) has o+x."""
+    for folder in [path, *path.parents]:
+        if folder.is_dir() and not folder.stat().st_mode & 0o001:
+            return False
+    return True

@@ -144,7 +144,10 @@ class CodeSandbox:
         self.config = config or CodeSandboxConfig()
         self.isolation, self.unavailable = _choose_isolation(self.config)
         self._root = Path(tempfile.mkdtemp(prefix="rlaif-code-"))
-        uid = isolation.can_drop_uid()
+        os.chmod(self._root, 0o711)
+        uid = isolation.can_drop_uid(self.isolation, self._root)
+        if self.isolation == isolation.RLIMITS:
+            self.isolation = "rlimits+uid" if uid else "rlimits"
         self._workers = [
             Worker(
                 i,
