@@ -60,7 +60,11 @@ def load_humaneval(path: Path | None = None, *, timeout_s: float = 10.0) -> list
             setup=p["prompt"],
             timeout_s=timeout_s,
             expected_tests=1,
-            meta={"source": "humaneval", "canonical_solution": p["canonical_solution"]},
+            meta={
+                "source": "humaneval",
+                "canonical_solution": p["canonical_solution"],
+                "test": p["test"],
+            },
         )
         for p in problems
     ]

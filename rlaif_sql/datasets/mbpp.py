@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,9 @@ def entry_point(first_assert: str, reference: str = "") -> str:
 
 def _defined_functions(source: str) -> set[str]:
     try:
-        tree = ast.parse(source)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return set()
     return {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from dataclasses import dataclass
 
 FENCE = re.compile(r"```[ \t]*(python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
@@ -39,7 +40,9 @@ class Extraction:
 def parse(source: str) -> ast.Module | None:
     """The module's AST, or None when it does not parse (NUL bytes included)."""
     try:
-        return ast.parse(source)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escapes etc. are the candidate's business
+            return ast.parse(source)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
 
@@ -47,7 +50,9 @@ def parse(source: str) -> ast.Module | None:
 def syntax_problem(source: str) -> str:
     """A one-line description of why `source` does not parse ("" when it does)."""
     try:
-        ast.parse(source)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(source)
     except SyntaxError as exc:
         return f"line {exc.lineno}: {exc.msg}"
     except (ValueError, MemoryError, RecursionError) as exc:
