@@ -318,7 +318,7 @@ HOSTILE = {
     "no_code": ("I'm sorry, I can't help with that.", "no_code"),
     "syntax_error": ("```python\ndef {name}({sig}):\n    return (\n```", "syntax_error"),
     "import_error": ("```python\nimport not_a_real_module\n{full}```", "import_error"),
-    "wrong_name": ("def something_else():\n    return 0\n", "import_error"),
+    "raises_at_import": ("{full}raise RuntimeError('not today')\n", "import_error"),
     "wrong_answer": ("def {name}(*args):\n    return None\n", "test_failure"),
     "timeout": ("def {name}(*args):\n    while True:\n        pass\n", "timeout"),
     "memory_limit": ("def {name}(*args):\n    return bytearray(1 << 34)\n", "memory_limit"),

@@ -144,10 +144,12 @@ def exception_facts(exc: BaseException | None) -> dict[str, Any]:
 
 def pin_hypothesis(max_examples: int) -> Any:
     """Register and load the trusted hypothesis profile; return the settings object."""
-    from hypothesis import HealthCheck, settings
+    from hypothesis import HealthCheck, Phase, settings
 
     profile = settings(
         max_examples=max_examples,
+        phases=(Phase.explicit, Phase.reuse, Phase.generate),  # no shrinking: a verdict needs
+        report_multiple_bugs=False,  # one failing example, and shrinking costs seconds
         deadline=None,
         database=None,
         derandomize=True,
