@@ -238,3 +238,22 @@ def test_expected_reasons_hold_in_duckdb(
         if got != cand["expected_reason"]:
             wrong.append((cand["candidate_id"], cand["expected_reason"], got, detail))
     assert wrong == []
+
+
+def test_the_verifier_gives_every_candidate_its_label(
+    tasks: list[SqlTask], candidates: list[dict[str, Any]]
+) -> None:
+    """The main job end to end: the real sandbox and comparison reproduce all 231 labels."""
+    from rlaif_sql.models import candidate_from_dict
+    from rlaif_sql.verifiers.context import VerifyConfig
+    from rlaif_sql.verify import verify_many
+
+    loaded = [candidate_from_dict(c) for c in candidates]
+    verdicts = list(verify_many(tasks, loaded, config=VerifyConfig(workers=2)))
+    wrong = [
+        (c["candidate_id"], c["expected_reason"], v.reason.value, v.detail[:100])
+        for c, v in zip(candidates, verdicts, strict=True)
+        if v.reason.value != c["expected_reason"]
+    ]
+    assert wrong == []
+    assert all(v.checks for v in verdicts)
