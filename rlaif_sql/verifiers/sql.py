@@ -19,7 +19,11 @@ from rlaif_sql.schema import Schema
 from rlaif_sql.verifiers.compare import CompareOptions, compare_results, gold_orders, strip_distinct
 from rlaif_sql.verifiers.context import VerifierContext
 from rlaif_sql.verifiers.sql_extract import extract_sql
-from rlaif_sql.verifiers.sql_policy import check_policy, sqlite_quoted_strings_as_literals
+from rlaif_sql.verifiers.sql_policy import (
+    check_policy,
+    sqlite_like_as_ilike,
+    sqlite_quoted_strings_as_literals,
+)
 
 VERIFIER_VERSION = "sql@1"
 CHECKS = ("extract", "policy", "execute", "compare")
@@ -170,6 +174,8 @@ def engine_sql(
     if task.dialect != task.engine:
         if task.dialect == "sqlite":
             tree = sqlite_quoted_strings_as_literals(tree, schema)
+            if task.engine == "duckdb":
+                tree = sqlite_like_as_ilike(tree)
         sql = tree.sql(dialect=task.engine)
     if options.profile == "spider":
         sql = strip_distinct(sql, task.engine)

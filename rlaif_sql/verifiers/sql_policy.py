@@ -175,9 +175,7 @@ def _check_tables(
     return tuple(dict.fromkeys(used)), None
 
 
-def _check_columns(
-    tree: exp.Expr, schema: Schema, policy: Policy, dialect: str
-) -> str | None:
+def _check_columns(tree: exp.Expr, schema: Schema, policy: Policy, dialect: str) -> str | None:
     if not (policy.require_known_columns or policy.deny_columns):
         return None
     try:
@@ -221,6 +219,17 @@ def sqlite_quoted_strings_as_literals(tree: exp.Expr, schema: Schema) -> exp.Exp
             and node.name.lower() not in aliases
         ):
             return exp.Literal.string(node.name)
+        return node
+
+    return tree.copy().transform(rewrite)
+
+
+def sqlite_like_as_ilike(tree: exp.Expr) -> exp.Expr:
+    """SQLite's LIKE ignores ASCII case; DuckDB's does not, so a transpile says ILIKE."""
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Like):
+            return exp.ILike(**node.args)  # keeps negate (NOT LIKE)
         return node
 
     return tree.copy().transform(rewrite)
