@@ -17,6 +17,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import sqlglot
+from sqlglot import exp
+
 from benchmarks.machine import REALDATA, REPO_ROOT, RESULTS, describe_machine
 from rlaif_sql.importer import import_sqlite
 from rlaif_sql.models import Candidate, SqlTask, Verdict
@@ -80,6 +83,52 @@ def disagreement_class(verdict: Verdict, label: int) -> str:
     return f"{direction}:{verdict.reason.value}"
 
 
+DUCKDB_ERRORS = (
+    ("GROUP BY clause", "duckdb_strict_group_by"),  # SQLite allows bare columns
+    ("Cannot compare values", "duckdb_strict_types"),  # SQLite compares by affinity
+    ("Could not convert", "duckdb_strict_types"),
+    ("explicit cast", "duckdb_strict_types"),
+    ("More than one row returned by a subquery", "duckdb_scalar_subquery"),  # SQLite: first row
+    ("No function matches", "duckdb_strict_types"),  # avg() over a TEXT column of numbers
+)
+
+
+def explain(verdict: Verdict, gold: str) -> str:
+    """Why we and the official evaluator differ, from the queries and our verdict's detail.
+
+    Heuristic and for this report only: the classes are then checked by hand on the examples.
+    """
+    pred = str(verdict.evidence.get("sql") or "")
+    if "\t" in pred and verdict.passed:
+        return "official_reads_prediction_up_to_first_tab"
+    for needle, name in DUCKDB_ERRORS:
+        if needle in verdict.detail:
+            return name
+    if verdict.row_count == 0 and verdict.gold_row_count == 0:
+        return "both_empty_official_ignores_columns"
+    trees = [_tree(gold), _tree(pred)]
+    if trees[1] is not None and trees[1].find(exp.Any, exp.All):
+        return "any_all_unsupported_by_sqlite"
+    if any(t is not None and (t.find(exp.Distinct) or t.args.get("distinct")) for t in trees):
+        return "distinct_stripped_by_official"
+    if any(t is not None and t.find(exp.Like) for t in trees) and "rows" in verdict.detail:
+        return "like_case_sensitivity"
+    if trees[0] is not None and _orders_only_inside(trees[0]):
+        return "order_by_in_subquery_only"
+    return "other"
+
+
+def _tree(sql: str) -> exp.Expr | None:
+    try:
+        return sqlglot.parse_one(sql, read="sqlite")
+    except (sqlglot.errors.SqlglotError, RecursionError):
+        return None
+
+
+def _orders_only_inside(tree: exp.Expr) -> bool:
+    return tree.args.get("order") is None and tree.find(exp.Order) is not None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--realdata", type=Path, default=REALDATA)
@@ -110,18 +159,26 @@ def main() -> None:
         for v in decided
         if int(v.passed) != labels[v.candidate_id]
     )
+    gold_of = {t.task_id: t.gold_sql[0] for t in tasks}
+    why = Counter(
+        f"{disagreement_class(v, labels[v.candidate_id]).split(':')[0]}:{explain(v, gold_of[v.task_id])}"
+        for v in decided
+        if int(v.passed) != labels[v.candidate_id]
+    )
     examples: dict[str, list[dict[str, Any]]] = {}
     for v in decided:
         if int(v.passed) != labels[v.candidate_id]:
-            bucket = examples.setdefault(disagreement_class(v, labels[v.candidate_id]), [])
-            if len(bucket) < 8:
-                gold = next(t for t in tasks if t.task_id == v.task_id).gold_sql[0]
+            gold = gold_of[v.task_id]
+            direction = disagreement_class(v, labels[v.candidate_id]).split(":")[0]
+            bucket = examples.setdefault(f"{direction}:{explain(v, gold)}", [])
+            if len(bucket) < 10:
                 bucket.append(
                     {
                         "id": v.candidate_id,
                         "gold": gold,
                         "pred": v.evidence.get("sql"),
                         "detail": v.detail,
+                        "why": explain(v, gold),
                     }
                 )
     per_system = Counter(v.candidate_id.split("/")[0] for v in agree)
@@ -139,6 +196,8 @@ def main() -> None:
         "our_pass_rate": round(sum(v.passed for v in decided) / len(decided), 4),
         "official_pass_rate": round(sum(labels[v.candidate_id] for v in decided) / len(decided), 4),
         "disagreements": dict(classes.most_common()),
+        "disagreement_causes": dict(why.most_common()),
+        "excluded_gold_fails_here": sum(v.reason.value == "task_error" for v in verdicts),
         "disagreement_examples": examples,
         "elapsed_s": round(elapsed, 1),
     }
@@ -155,6 +214,7 @@ def main() -> None:
                     "golds_run",
                     "agreement",
                     "disagreements",
+                    "disagreement_causes",
                     "elapsed_s",
                 )
             },
