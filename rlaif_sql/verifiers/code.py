@@ -19,6 +19,7 @@ Checks, in order: ``extract`` (find code in the completion), ``syntax`` (it pars
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import Any
 
@@ -109,6 +110,12 @@ def _run(trace: _Trace, task: CodeTask, code: str, sandbox: CodeSandbox) -> Verd
     job = CodeJob(tests, code, task.entry_point, task.timeout_s, task.memory_mb)
     run = sandbox.run(job)
     judgement = judge(run, expected)
+    if judgement.reason is Reason.CRASH and run.exit_code == -signal.SIGKILL:
+        # A SIGKILL the sandbox did not send (no timeout): the kernel's OOM killer looks the
+        # same as a candidate killing itself. Only a repeat on a fresh run blames the candidate.
+        trace.evidence["rerun_after"] = judgement.detail
+        run = sandbox.run(job)
+        judgement = judge(run, expected)
     trace.evidence.update(judgement.counts)
     trace.evidence.update(_run_evidence(run))
     if judgement.failed_check == "tests":

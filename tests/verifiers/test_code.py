@@ -148,3 +148,10 @@ def test_run_many_keeps_order_and_runs_in_parallel(box):
     ]
     runs = box.run_many(jobs)
     assert [r.exit_code for r in runs] == [0, 1, 0]
+
+
+def test_a_candidate_that_sigkills_itself_is_rerun_once_then_blamed(box):
+    killer = "import os, signal\ndef inc(x):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    result = verdict(box, killer)
+    assert result.reason is Reason.CRASH
+    assert "SIGKILL" in result.evidence["rerun_after"]  # the first kill was not trusted alone
