@@ -25,8 +25,10 @@ class ChatRequest:
     seed: int = 0
     n: int = 1
     choices: tuple[str, ...] = ()
-    """Ask for the log-probability of each of these answers (e.g. "A", "B") as the next token
-    after the generated text; backends that cannot give it leave `choice_logprobs` None."""
+    """Ask for the log-probability of each of these answers (e.g. "A", "B") as the answer's
+    first token; backends that cannot give it leave `choice_logprobs` None."""
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    """Who asked (task_id, candidate ids): for logs, the run store and the JSONL backend."""
 
     def __post_init__(self) -> None:
         if not self.messages:

@@ -65,8 +65,8 @@ def embedded_model_path(cache: Path | None = None) -> Path:
         # float32 model that save_pretrained writes and TRL trains.
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        model.hf_quantizer = None
-        model.is_quantized = False
+        setattr(model, "hf_quantizer", None)  # noqa: B010 (typed as a module attribute)
+        setattr(model, "is_quantized", False)  # noqa: B010
         partial = target.with_name(target.name + f".partial-{os.getpid()}")
         shutil.rmtree(partial, ignore_errors=True)
         model.save_pretrained(partial)
@@ -115,7 +115,7 @@ class LocalBackend:
                 if tokenizer.pad_token is None:
                     tokenizer.pad_token = tokenizer.eos_token
                 model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-                self._model, self._tokenizer = model.to(self.device).eval(), tokenizer
+                self._model, self._tokenizer = model.to(self.device).eval(), tokenizer  # type: ignore[arg-type]
         return self._model, self._tokenizer
 
     def complete(self, requests: Sequence[ChatRequest], *, progress: bool = False) -> list[Answer]:

@@ -302,7 +302,7 @@ def main() -> int:
     if config is None:
         return 0
     worker = Worker(config)
-    info = limit_resources(config, worker)
+    info: dict[str, Any] = dict(limit_resources(config, worker))
     info |= {"pid": os.getpid(), "duckdb": engines.duckdb.__version__}
     info["duckdb_refused"] = worker.duckdb_refused
     write_all(answers, frames(pickle.dumps(("ready", info))))
