@@ -121,10 +121,7 @@ def test_votes_that_disagree_are_low_agreement():
     def script(body):
         if body.get("max_tokens") == 1:
             return Reply(content="A")
-        if body.get("temperature", 0) == 0:
-            want = "short"
-        else:
-            want = next(flips)
+        want = "short" if body.get("temperature", 0) == 0 else next(flips)
         return Reply(content=verdict("A" if shown_first(body) == want else "B"))
 
     [j], _ = judge_with(script, votes=3, min_agreement=0.8)
