@@ -225,12 +225,10 @@ def _authorizer(
         action: int, arg1: str | None, arg2: str | None, _db: str | None, _src: str | None
     ) -> int:
         db.authorized += 1
-        if action in SQLITE_ALLOWED_ACTIONS:
-            if (
-                action != sqlite3.SQLITE_FUNCTION
-                or (arg2 or "").lower() not in SQLITE_DENIED_FUNCTIONS
-            ):
-                return sqlite3.SQLITE_OK
+        if action in SQLITE_ALLOWED_ACTIONS and (
+            action != sqlite3.SQLITE_FUNCTION or (arg2 or "").lower() not in SQLITE_DENIED_FUNCTIONS
+        ):
+            return sqlite3.SQLITE_OK
         db.denied.append(f"action {action} ({arg1}, {arg2})")
         return sqlite3.SQLITE_DENY
 

@@ -13,6 +13,7 @@ ABSTAIN.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -67,7 +68,8 @@ class _Process:
 
     def __init__(self, config: dict[str, Any]) -> None:
         env = {**os.environ, "MALLOC_ARENA_MAX": "2"}  # see sql_worker.limit_resources
-        self._stderr = tempfile.TemporaryFile()  # startup errors only: the worker can't write
+        # startup errors only (the worker can't write); closed in wait_ready or _close_pipes
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, sql_worker.__file__],
             stdin=subprocess.PIPE,
@@ -151,10 +153,8 @@ class _Process:
 
     def kill(self) -> None:
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)  # pgid == pid: own session
-            except ProcessLookupError:
-                pass
         self.proc.wait()
         self._close_pipes()
 
@@ -196,7 +196,8 @@ class SqlSandbox:
     queries sent, and reports the workers' address-space limit and refused DuckDB settings.
     """
 
-    def __init__(self, limits: SandboxLimits = SandboxLimits(), workers: int = 1) -> None:
+    def __init__(self, limits: SandboxLimits | None = None, workers: int = 1) -> None:
+        limits = limits or SandboxLimits()
         if workers < 1:
             raise ConfigError(f"workers={workers} must be >= 1; pass --workers N")
         self.limits = limits

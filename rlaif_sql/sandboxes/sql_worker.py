@@ -192,11 +192,12 @@ class Worker:
             fired = self.watchdog.disarm()
             if isinstance(exc, engines.DUCKDB_BROKEN):
                 self.drop_path(path)
-            if retry and isinstance(exc, engines.duckdb.OutOfMemoryException | MemoryError):
-                if len(self.connections) > 1:  # other databases' buffers may hold the memory
-                    for key in [k for k in self.connections if k[1] != path]:
-                        self.drop(key)
-                    return self.run_duckdb(conn, path, sql, deadline, retry=False)
+            out_of_memory = isinstance(exc, engines.duckdb.OutOfMemoryException | MemoryError)
+            if retry and out_of_memory and len(self.connections) > 1:
+                # other databases' buffers may hold the memory: drop them, try once more
+                for key in [k for k in self.connections if k[1] != path]:
+                    self.drop(key)
+                return self.run_duckdb(conn, path, sql, deadline, retry=False)
             status = engines.TIMEOUT if fired else engines.duckdb_status(exc)
             return status, (), 0, type(exc).__name__, str(exc)[:2000], []
         finally:
