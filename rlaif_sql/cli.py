@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -129,3 +130,70 @@ def run() -> None:
     except RlaifSqlError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+
+
+# ---------------------------------------------------------------------- the pipeline
+
+
+def _pipeline(config_path: Path, all_tasks: bool, progress: bool, force: bool) -> Any:
+    from dataclasses import replace
+
+    from rlaif_sql.config import load_config
+    from rlaif_sql.pipeline import Pipeline
+
+    config = load_config(config_path)
+    if force:
+        config = replace(config, force_export=True)
+    return Pipeline(config, all_tasks=all_tasks, progress=progress)
+
+
+def pipeline_options(func: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(
+        [
+            click.argument(
+                "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+            ),
+            click.option(
+                "--all",
+                "all_tasks",
+                is_flag=True,
+                help="Every task, not the config's default subset.",
+            ),
+            click.option("--progress/--no-progress", default=True, show_default=True),
+            click.option(
+                "--force", is_flag=True, help="Export even when the judge fails the kappa gate."
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _step(name: str, help_text: str) -> None:
+    @main.command(name, help=help_text)
+    @pipeline_options
+    def command(config_path: Path, all_tasks: bool, progress: bool, force: bool) -> None:
+        from rlaif_sql.pipeline import format_report
+
+        pipeline = _pipeline(config_path, all_tasks, progress, force)
+        try:
+            if name == "run":
+                report = pipeline.run()
+            else:
+                if name != "report":
+                    getattr(pipeline, name)()
+                report = pipeline.report()
+        finally:
+            pipeline.close()
+        click.echo(format_report(report))
+        click.echo(f"run store: {pipeline.config.store}  export: {pipeline.config.export_dir}")
+
+
+_step(
+    "run", "The whole pipeline from one domain-pack CONFIG: sample, verify, judge, pairs, export."
+)
+_step("sample", "Sample completions for the config's tasks into the run store (resumes).")
+_step("judge", "Judge ties among verified candidates, conflict probes and anchors (resumes).")
+_step("pairs", "Build chosen/rejected pairs from verdicts and judgments, with counted filters.")
+_step("export", "Export the pairs as a datasets Dataset (TRL preference format).")
+_step("report", "Print the run's metrics from its store.")

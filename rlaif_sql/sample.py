@@ -82,6 +82,7 @@ def sample(
             continue
         completion = answer[0]
         meta = {
+            "source": backend.name,
             "model": completion.model or backend.name,
             "temperature": request.temperature,
             "top_p": request.top_p,
