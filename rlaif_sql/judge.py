@@ -70,6 +70,9 @@ class JudgeConfig:
     vote_temperature: float = 0.7
     length_penalty: float = 0.5
     max_tokens: int = 256
+    require_json: bool = True
+    """False: a reply that is not the JSON verdict still gets the one-letter follow-up, and its
+    log-probabilities decide (small local judges rarely manage the JSON)."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -227,9 +230,10 @@ class Judge:
         parsed = _parse_json(text)
         if parsed is None:
             refused = call.output.meta.get("refusal") or REFUSAL.search(text)
-            call.outcome = JudgeOutcome.REFUSAL if refused else JudgeOutcome.MALFORMED
             call.error = text[:200]
-            return
+            if refused or self.config.require_json:
+                call.outcome = JudgeOutcome.REFUSAL if refused else JudgeOutcome.MALFORMED
+            return  # else the follow-up's log-probabilities decide, or it is malformed then
         shown = str(parsed.get("winner", "")).strip().upper()
         if shown not in ("A", "B", "TIE"):
             call.outcome, call.error = JudgeOutcome.MALFORMED, f"winner={parsed.get('winner')!r}"
@@ -260,11 +264,11 @@ class Judge:
 
     def _use_logprobs(self, call: _Call, answer: list[Completion] | ProviderError) -> None:
         """Replace the stated confidence by P(A) from the final token, where available."""
-        if isinstance(answer, ProviderError) or not answer[0].choice_logprobs:
-            return
-        logprobs = answer[0].choice_logprobs
-        la, lb = logprobs.get("A", -math.inf), logprobs.get("B", -math.inf)
+        logprobs = None if isinstance(answer, ProviderError) else answer[0].choice_logprobs
+        la, lb = (logprobs or {}).get("A", -math.inf), (logprobs or {}).get("B", -math.inf)
         if math.isinf(la) and math.isinf(lb):
+            if call.p_a is None:  # no JSON verdict and no letter either
+                call.outcome = JudgeOutcome.MALFORMED
             return
         top = max(la, lb)
         p_shown_a = math.exp(la - top) / (math.exp(la - top) + math.exp(lb - top))

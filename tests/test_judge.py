@@ -144,3 +144,23 @@ def test_tiers_escalate_only_ambiguous_pairs():
 def test_length_preference_counts_longer_winners():
     [j], _ = judge_with(prefers("long", 0.95), length_penalty=0.0)
     assert length_preference([j], {"short": SHORT, "long": LONG}) == 1.0
+
+
+def test_without_require_json_the_letter_logprobs_decide_and_prose_alone_is_malformed():
+    def script(body):
+        if body.get("max_tokens") == 1:
+            short_first = shown_first(body) == "short"
+            return Reply(
+                content="A",
+                logprobs={"A": -0.05, "B": -3.0} if short_first else {"A": -3.0, "B": -0.05},
+            )
+        return Reply(content="Answer A states the filter; B rambles.")
+
+    [j], _ = judge_with(script, require_json=False)
+    assert j.outcome is JudgeOutcome.DECIDED and j.winner == "a"
+    assert {c["source"] for c in j.calls} == {"logprobs"}
+    [j], _ = judge_with(
+        lambda body: Reply(content="A" if body.get("max_tokens") == 1 else "prose"),
+        require_json=False,
+    )
+    assert j.outcome is JudgeOutcome.MALFORMED  # no JSON and no log-probabilities either

