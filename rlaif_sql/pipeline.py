@@ -45,6 +45,7 @@ class Pipeline:
         self.config = config
         self.progress = progress
         tasks = load_tasks(config.tasks)
+        self.all_tasks: dict[str, Task] = {t.task_id: t for t in tasks}
         if config.task_limit and not all_tasks:
             tasks = tasks[: config.task_limit]
         self.tasks: dict[str, Task] = {t.task_id: t for t in tasks}
