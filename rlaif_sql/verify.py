@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tqdm import tqdm
 
+from rlaif_sql.errors import ConfigError, TaskError
 from rlaif_sql.models import Candidate, Reason, Task, Verdict
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
 from rlaif_sql.verifiers.registry import REGISTRY
@@ -33,8 +34,13 @@ def verify(
 
 
 def _check(candidate: Candidate, task: Task, ctx: VerifierContext) -> Verdict:
+    """A broken task (missing database, bad policy file) is a task_error verdict, not a crash:
+    the rest of the batch is still verified, and validate names the task."""
     verifier = REGISTRY.get(str(task.meta.get("verifier", task.kind)))
-    return verifier(candidate, task, ctx=ctx)
+    try:
+        return verifier(candidate, task, ctx=ctx)
+    except (TaskError, ConfigError) as exc:
+        return Verdict(task.task_id, candidate.candidate_id, False, Reason.TASK_ERROR, str(exc))
 
 
 def verify_many(
