@@ -197,3 +197,109 @@ _step("judge", "Judge ties among verified candidates, conflict probes and anchor
 _step("pairs", "Build chosen/rejected pairs from verdicts and judgments, with counted filters.")
 _step("export", "Export the pairs as a datasets Dataset (TRL preference format).")
 _step("report", "Print the run's metrics from its store.")
+
+
+# ---------------------------------------------------------------------- training and evaluation
+
+
+@main.command("eval")
+@click.option(
+    "--model", default="embedded", show_default=True, help="embedded, a folder or a model name."
+)
+@click.option(
+    "--tasks",
+    "tasks_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+)
+@click.option("--n", default=1, show_default=True, help="Samples per task (pass@k for n > 1).")
+@click.option("--limit", type=int, default=None, help="Only the first N tasks.")
+@click.option("--max-tokens", default=160, show_default=True)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def eval_cmd(
+    model: str, tasks_path: Path, n: int, limit: int | None, max_tokens: int, out_path: Path | None
+) -> None:
+    """Execution accuracy, pass rate per check, row-count accuracy, length, no-SQL rate."""
+    from rlaif_sql.backends.local import LocalBackend
+    from rlaif_sql.evaluate import EvalConfig, evaluate
+
+    tasks = load_tasks(tasks_path)[:limit]
+    report = evaluate(tasks, LocalBackend(model), EvalConfig(n=n, max_tokens=max_tokens))
+    text = json.dumps(report, indent=2, default=str)
+    if out_path:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(text + "\n")
+    click.echo(text)
+
+
+@main.group()
+def train() -> None:
+    """Train with TRL: DPO on exported pairs, GRPO on verifier rewards."""
+
+
+def train_options(func: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(
+        [
+            click.option("--model", default="embedded", show_default=True),
+            click.option(
+                "--out",
+                type=click.Path(file_okay=False, path_type=Path),
+                default=Path("runs/train"),
+                show_default=True,
+            ),
+            click.option("--lr", default=5e-6, show_default=True),
+            click.option("--epochs", default=1.0, show_default=True),
+            click.option("--max-steps", default=-1, show_default=True),
+            click.option("--batch-size", default=4, show_default=True),
+            click.option("--lora/--no-lora", default=False, show_default=True),
+            click.option(
+                "--resume", is_flag=True, help="Continue from the last checkpoint in --out."
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _train_config(model: str, out: Path, lr: float, epochs: float, max_steps: int, batch_size: int,
+                  lora: bool, resume: bool) -> Any:  # fmt: skip
+    from rlaif_sql.train.common import TrainConfig
+
+    return TrainConfig(model=model, out=out, learning_rate=lr, epochs=epochs, max_steps=max_steps,
+                       batch_size=batch_size, lora=lora, resume=resume)  # fmt: skip
+
+
+@train.command("dpo")
+@click.option("--pairs", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("--beta", default=0.1, show_default=True)
+@click.option(
+    "--loss-type", default="sigmoid", show_default=True, help="TRL loss, e.g. sigmoid_norm, ipo."
+)
+@train_options
+def train_dpo_cmd(pairs: Path, beta: float, loss_type: str, **options: Any) -> None:
+    """DPO on pairs exported by `rlaif-sql export`."""
+    from rlaif_sql.train.dpo import train_dpo
+
+    final = train_dpo(pairs, _train_config(**options), beta=beta, loss_type=loss_type)
+    click.echo(f"model: {final}")
+
+
+@train.command("grpo")
+@click.option(
+    "--tasks",
+    "tasks_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+)
+@click.option("--num-generations", default=4, show_default=True)
+@click.option("--max-completion-length", default=128, show_default=True)
+@train_options
+def train_grpo_cmd(
+    tasks_path: Path, num_generations: int, max_completion_length: int, **options: Any
+) -> None:
+    """GRPO with the verifier rewards on a tasks file."""
+    from rlaif_sql.train.grpo import train_grpo
+
+    final, _ = train_grpo(load_tasks(tasks_path), _train_config(**options), num_generations=num_generations,
+                          max_completion_length=max_completion_length)  # fmt: skip
+    click.echo(f"model: {final}")
