@@ -1,0 +1,46 @@
+"""SFT warm start on verified answers: each task's prompt with an answer that passed every
+hard check (a gold, or a verified sample) as the assistant's reply."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rlaif_sql.models import SqlTask, Task
+from rlaif_sql.prompts import messages_for
+from rlaif_sql.train.common import TrainConfig, common_args, finish, load_model, peft_config
+
+
+def sft_dataset(tasks: Sequence[Task], answers: Mapping[str, Sequence[str]]) -> Any:
+    """One conversation per (task, verified answer)."""
+    from datasets import Dataset
+
+    rows = [
+        {
+            "messages": [
+                *[dict(m) for m in messages_for(t)],
+                {"role": "assistant", "content": answer},
+            ]
+        }
+        for t in tasks
+        for answer in answers.get(t.task_id, ())
+    ]
+    return Dataset.from_list(rows)
+
+
+def gold_answers(tasks: Sequence[Task]) -> dict[str, list[str]]:
+    """The golds as answers: short, fenced, verified by `rlaif-sql validate`."""
+    return {
+        t.task_id: [f"```sql\n{t.gold_sql[0]}\n```"] for t in tasks if isinstance(t, SqlTask)
+    }
+
+
+def train_sft(dataset: Any, config: TrainConfig, *, max_length: int = 1536) -> Path:
+    from trl import SFTConfig, SFTTrainer
+
+    model, tokenizer = load_model(config.model)
+    args = SFTConfig(**common_args(config), max_length=max_length, assistant_only_loss=False)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=peft_config(config))  # fmt: skip
+    return finish(trainer, config, tokenizer)
