@@ -303,3 +303,28 @@ def train_grpo_cmd(
     final, _ = train_grpo(load_tasks(tasks_path), _train_config(**options), num_generations=num_generations,
                           max_completion_length=max_completion_length)  # fmt: skip
     click.echo(f"model: {final}")
+
+
+@main.command("loop")
+@click.argument("config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rounds", default=1, show_default=True)
+@click.option(
+    "--eval-tasks",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Held-out tasks evaluated after each round.",
+)
+@click.option("--model", default="embedded", show_default=True, help="The starting policy.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def loop_cmd(
+    config_path: Path, rounds: int, eval_tasks: Path | None, model: str, progress: bool
+) -> None:
+    """Rounds of sample -> verify -> judge -> pairs -> DPO -> evaluate, from one CONFIG."""
+    from dataclasses import replace
+
+    from rlaif_sql.config import load_config
+    from rlaif_sql.loop import run_loop
+
+    config = load_config(config_path)
+    config = replace(config, force_export=config.force_export or force)
+    run_loop(config, rounds, eval_tasks, model=model, progress=progress)
