@@ -316,8 +316,9 @@ def train_grpo_cmd(
 )
 @click.option("--model", default="embedded", show_default=True, help="The starting policy.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--force", is_flag=True, help="Train even when the judge fails the kappa gate.")
 def loop_cmd(
-    config_path: Path, rounds: int, eval_tasks: Path | None, model: str, progress: bool
+    config_path: Path, rounds: int, eval_tasks: Path | None, model: str, progress: bool, force: bool
 ) -> None:
     """Rounds of sample -> verify -> judge -> pairs -> DPO -> evaluate, from one CONFIG."""
     from dataclasses import replace
