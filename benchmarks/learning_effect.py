@@ -8,7 +8,7 @@ that, and the verifier-first round then sharpens it against its own failures):
 1. evaluate the embedded SmolLM2-135M-Instruct on the held-out split (greedy, one sample);
 2. SFT warm start on verified answers to the train split (templated questions whose golds pass
    `rlaif-sql validate`);
-3. each round: sample 4 completions per train task from the current model, verify them,
+3. each round: sample 2 completions per train task from the current model, verify them,
    pair verified vs failed (hard negatives), DPO with the length-normalised loss;
 4. evaluate after each stage on the same held-out split.
 Held-out = two question templates training never sees + the odd-numbered hand-written tasks.
@@ -58,7 +58,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few tasks and steps: a smoke run")
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--sft-epochs", type=float, default=3.0)
+    parser.add_argument("--sft-epochs", type=float, default=2.0)
+    parser.add_argument("--samples", type=int, default=2, help="per train task, each round")
+    parser.add_argument("--dpo-steps", type=int, default=10)
     parser.add_argument("--max-tokens", type=int, default=96)
     args = parser.parse_args()
     started = time.perf_counter()
@@ -86,7 +88,7 @@ def main() -> None:
     for round_no in range(1, args.rounds + 1):
         t0 = time.perf_counter()
         backend = LocalBackend(model, batch_size=16)
-        sampled = sample(train_tasks, backend, SamplingConfig(n=4, temperatures=(0.3, 0.6, 0.8, 1.0),
+        sampled = sample(train_tasks, backend, SamplingConfig(n=args.samples, temperatures=(0.5, 0.9),
                                                               max_tokens=args.max_tokens), progress=True)  # fmt: skip
         with VerifierContext(VerifyConfig(workers=2)) as ctx:
             verdicts = {
@@ -107,7 +109,7 @@ def main() -> None:
             break
         export_dataset(preference_rows(pairs, tasks, cands), work / f"pairs{round_no}", ("disk",))
         dpo_config = replace(sft_config, model=model, out=work / f"dpo{round_no}", learning_rate=5e-6,
-                             epochs=1.0, max_steps=4 if args.quick else -1)  # fmt: skip
+                             epochs=1.0, max_steps=4 if args.quick else args.dpo_steps)  # fmt: skip
         model = str(
             train_dpo(work / f"pairs{round_no}", dpo_config, beta=0.1, loss_type="sigmoid_norm")
         )

@@ -33,10 +33,21 @@ def visible_schema(task: SqlTask) -> dict[str, list[tuple[str, str]]]:
     }
 
 
+SHORT_TYPES = (("DECIMAL", "decimal"), ("DOUBLE", "float"), ("FLOAT", "float"), ("REAL", "float"),
+               ("TIMESTAMP", "timestamp"), ("DATE", "date"), ("BOOL", "bool"), ("INT", "int"),
+               ("CHAR", "text"), ("TEXT", "text"), ("STRING", "text"))  # fmt: skip
+
+
+def short_type(declared: str) -> str:
+    """A compact type name: the schema is most of the prompt, and prompt tokens cost time."""
+    upper = declared.upper()
+    return next((short for key, short in SHORT_TYPES if key in upper), declared.lower())
+
+
 def schema_text(task: SqlTask) -> str:
     lines = []
     for table, columns in visible_schema(task).items():
-        cols = ", ".join(f"{c} {t}" for c, t in columns)
+        cols = ", ".join(f"{c} {short_type(t)}" for c, t in columns)
         lines.append(f"{table}({cols})")
     return "\n".join(lines)
 
