@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rlaif_sql.errors import ConfigError
+from rlaif_sql.errors import ConfigError, TaskError
 from rlaif_sql.models import SqlTask
 from rlaif_sql.policy import Policy, load_policy
 from rlaif_sql.sandboxes.results import ExecStatus, ExecutionResult, SandboxLimits
@@ -34,6 +34,9 @@ class VerifyConfig:
     """How often an infrastructure failure is retried before the verdict is `abstain`."""
     code_options: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for the code sandbox's config (see rlaif_sql.sandboxes.process)."""
+    test_suite: Any = None
+    """A `rlaif_sql.testsuite.distil.SuiteConfig`: check every SQL task on generated databases
+    too (tasks can also ask for it with `compare: {"test_suite": true}`)."""
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -52,6 +55,8 @@ class VerifierContext:
         self._results: dict[tuple[str, str, str], ExecutionResult] = {}
         self._inflight: dict[tuple[str, str, str], threading.Event] = {}
         self.gold_cache: dict[tuple[str, str], Any] = {}
+        self._suites: dict[Any, threading.Event] = {}
+        self._suite_results: dict[Any, Any] = {}
         self.executions = 0
         self.cache_hits = 0
 
@@ -116,6 +121,28 @@ class VerifierContext:
                 break
             result = self.sql_sandbox.execute(db, sql, engine=engine)
         return result
+
+    def suite_for(self, task: Any, config: Any, options: Any) -> Any:
+        """The task's test suite, built once per context (and cached on disk)."""
+        from rlaif_sql.testsuite.distil import build_suite
+
+        key = (task.task_id, config)
+        with self._lock:
+            event = self._suites.get(key)
+            if event is None:
+                self._suites[key] = event = threading.Event()
+                owner = True
+            else:
+                owner = False
+        if owner:
+            try:
+                self._suite_results[key] = build_suite(task, self, config, options)
+            finally:
+                event.set()
+        event.wait()
+        if key not in self._suite_results:
+            raise TaskError(f"the test suite of {task.task_id} could not be built")
+        return self._suite_results[key]
 
     def close(self) -> None:
         with self._lock:

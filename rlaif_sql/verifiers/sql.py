@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -26,7 +27,7 @@ from rlaif_sql.verifiers.sql_policy import (
 )
 
 VERIFIER_VERSION = "sql@1"
-CHECKS = ("extract", "policy", "execute", "compare")
+CHECKS = ("extract", "policy", "execute", "compare", "test_suite")
 EXEC_REASONS = {
     ExecStatus.PARSE_ERROR: Reason.PARSE_ERROR,
     ExecStatus.BIND_ERROR: Reason.BIND_ERROR,
@@ -109,7 +110,11 @@ def check(candidate: Candidate, task: SqlTask, *, ctx: VerifierContext) -> Verdi
     if not result.ok:
         return trace.verdict(EXEC_REASONS[result.status], result.error or result.status.value)
     trace.passed("execute", f"{result.row_count} rows")
-    return _compare_with_golds(trace, result, task, ctx, options)
+    compared = _compare_with_golds(trace, result, task, ctx, options)
+    suite_config = suite_config_for(task, ctx)
+    if compared.passed and suite_config is not None:
+        return _check_suite(trace, sql, task, ctx, options, suite_config, compared)
+    return compared
 
 
 def _compare_with_golds(
@@ -187,3 +192,55 @@ def _parse_or_none(sql: str, dialect: str) -> exp.Expr | None:
         return sqlglot.parse_one(sql, read=dialect)
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, RecursionError):
         return None
+
+
+def engine_sql_for(task: SqlTask, sql: str, ctx: VerifierContext, options: CompareOptions) -> str:
+    """What the engine runs for a trusted query of the task (a gold, or a gold's mutant)."""
+    tree = _parse_or_none(sql, task.dialect)
+    return engine_sql(sql, tree, task, ctx.schema_for(task), options) if tree is not None else sql
+
+
+def suite_config_for(task: SqlTask, ctx: VerifierContext) -> Any:
+    from rlaif_sql.testsuite.distil import SuiteConfig
+
+    return SuiteConfig.from_value(task.compare.get("test_suite")) or ctx.config.test_suite
+
+
+def _check_suite(
+    trace: _Trace, sql: str, task: SqlTask, ctx: VerifierContext, options: CompareOptions,
+    config: Any, passed: Verdict,
+) -> Verdict:  # fmt: skip
+    """The candidate must also match the gold on every database of the task's test suite."""
+    from rlaif_sql.testsuite.distil import _ordered
+
+    suite = ctx.suite_for(task, config, options)
+    gold_sql = engine_sql_for(task, task.gold_sql[0], ctx, options)
+    ordered = _ordered(task, options)
+    counts = {"row_count": passed.row_count, "gold_row_count": passed.gold_row_count}
+    trace.checks = [c for c in trace.checks if c.name != "test_suite"]
+    evidence: dict[str, Any] = {
+        "databases": len(suite.databases),
+        "mutation_score": suite.mutation_score,
+    }
+    trace.evidence["test_suite"] = evidence
+    for index, (db, seed) in enumerate(zip(suite.databases, suite.seeds, strict=True)):
+        gold = ctx.execute(db, gold_sql, engine=task.engine)
+        mine = ctx.execute(db, sql, engine=task.engine)
+        if ExecStatus.ABSTAIN in (gold.status, mine.status):
+            return trace.verdict(
+                Reason.ABSTAIN, f"test-suite database {db} could not be run", **counts
+            )
+        if not gold.ok:
+            continue  # the gold itself fails there: this database says nothing about the candidate
+        same = mine.ok and compare_results(gold.columns, gold.rows, mine.columns, mine.rows,
+                                           ordered=ordered, options=options).match  # fmt: skip
+        if not same:
+            evidence.update(failed_db=db, failed_seed=seed, failed_index=index)
+            why = mine.error if not mine.ok else f"{mine.row_count} rows, gold has {gold.row_count}"
+            detail = (f"matches the gold on the original database but not on test-suite database "
+                      f"#{index} (seed {seed}): {why}")  # fmt: skip
+            return trace.verdict(Reason.WRONG_RESULT, detail, **counts)
+    trace.passed("test_suite", f"matches the gold on {len(suite.databases)} suite databases")
+    return trace.verdict(
+        Reason.OK, "result matches the gold, also on every test-suite database", **counts
+    )
