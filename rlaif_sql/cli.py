@@ -17,9 +17,15 @@ from rlaif_sql.sandboxes.results import SandboxLimits
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
 
 
-def _config(workers: int, timeout: float, memory_mb: int, max_rows: int) -> VerifyConfig:
+def _config(
+    workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool = False
+) -> VerifyConfig:
+    from rlaif_sql.testsuite.distil import SuiteConfig
+
     limits = SandboxLimits(timeout_s=timeout, memory_mb=memory_mb, max_rows=max_rows)
-    return VerifyConfig(sandbox=limits, workers=workers)
+    return VerifyConfig(
+        sandbox=limits, workers=workers, test_suite=SuiteConfig() if test_suite else None
+    )
 
 
 def sandbox_options(func: Callable[..., None]) -> Callable[..., None]:
@@ -31,6 +37,11 @@ def sandbox_options(func: Callable[..., None]) -> Callable[..., None]:
             click.option("--timeout", default=5.0, show_default=True, help="Seconds per query."),
             click.option("--memory-mb", default=1024, show_default=True, help="Memory per worker."),
             click.option("--max-rows", default=100_000, show_default=True, help="Largest result."),
+            click.option(
+                "--test-suite",
+                is_flag=True,
+                help="Also check SQL on generated database variants (distilled, cached test suites).",
+            ),
         ]
     ):
         func = option(func)
@@ -61,14 +72,14 @@ def main() -> None:
 @sandbox_options
 def verify(
     tasks_path: Path, cands_path: Path, out_path: Path, progress: bool,
-    workers: int, timeout: float, memory_mb: int, max_rows: int,
+    workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool,
 ) -> None:  # fmt: skip
     """Run every hard check on each candidate; write one verdict per line to OUT."""
     from rlaif_sql.verify import verify_many
 
     tasks, candidates = load_tasks(tasks_path), load_candidates(cands_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with VerifierContext(_config(workers, timeout, memory_mb, max_rows)) as ctx:
+    with VerifierContext(_config(workers, timeout, memory_mb, max_rows, test_suite)) as ctx:
         verdicts = list(verify_many(tasks, candidates, ctx=ctx, progress=progress))
     write_jsonl(out_path, (v.to_dict() for v in verdicts))
     summary = summarize(verdicts)
@@ -86,18 +97,25 @@ def verify(
     required=True,
 )
 @sandbox_options
-def validate(tasks_path: Path, workers: int, timeout: float, memory_mb: int, max_rows: int) -> None:
+def validate(
+    tasks_path: Path, workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool
+) -> None:
     """Check every task's gold: runs, returns rows, deterministic, passes its own verifier."""
     from rlaif_sql.validate import validate_tasks
 
     tasks = load_tasks(tasks_path)
-    with VerifierContext(_config(workers, timeout, memory_mb, max_rows)) as ctx:
+    with VerifierContext(_config(workers, timeout, memory_mb, max_rows, test_suite)) as ctx:
         problems = validate_tasks(tasks, ctx)
     for problem in problems:
-        click.echo(f"{problem.task_id}: {problem.kind}: {problem.detail}")
-    bad = len({p.task_id for p in problems})
-    click.echo(f"{len(tasks) - bad}/{len(tasks)} tasks valid, {len(problems)} problem(s)")
-    if problems:
+        label = "warning" if problem.warning else "problem"
+        click.echo(f"{problem.task_id}: {label}: {problem.kind}: {problem.detail}")
+    errors = [p for p in problems if not p.warning]
+    bad = len({p.task_id for p in errors})
+    click.echo(
+        f"{len(tasks) - bad}/{len(tasks)} tasks valid, {len(errors)} problem(s), "
+        f"{len(problems) - len(errors)} warning(s)"
+    )
+    if errors:
         sys.exit(1)
 
 

@@ -21,8 +21,11 @@ from rlaif_sql.verify import verify
 @dataclass(frozen=True)
 class TaskProblem:
     task_id: str
-    kind: str  # missing_db, bad_task, gold_policy, gold_failed, gold_empty, nondeterministic, gold_rejected
+    kind: str  # missing_db, bad_task, gold_policy, gold_failed, gold_empty, nondeterministic,
+    # unordered_compared_in_order, gold_rejected; weak_suite (a warning)
     detail: str
+    warning: bool = False
+    """True for what deserves a look but does not make the task unusable."""
 
 
 def validate_tasks(tasks: Sequence[Task], ctx: VerifierContext) -> list[TaskProblem]:
@@ -62,8 +65,12 @@ def _validate_one(task: Task, ctx: VerifierContext) -> list[TaskProblem]:
             )
         else:
             problems += _determinism(task, gold.sql, ctx, options)
+    if options.order == "always" and not _orders_at_top(task.gold_sql[0], task.dialect):
+        detail = "compare.order is 'always' but the gold has no top-level ORDER BY: its row order is arbitrary"
+        problems.append(TaskProblem(task.task_id, "unordered_compared_in_order", detail))
     if problems:
         return problems
+    problems += _suite_problems(task, ctx, options)
     for i, gold_sql in enumerate(task.gold_sql):
         verdict = verify(task, Candidate(task.task_id, f"gold-{i}", gold_sql), ctx=ctx)
         if not verdict.passed:
@@ -112,3 +119,29 @@ def _determinism(
             )
         ]
     return []
+
+
+def _orders_at_top(sql: str, dialect: str) -> bool:
+    try:
+        return sqlglot.parse_one(sql, read=dialect).args.get("order") is not None
+    except sqlglot.errors.SqlglotError:
+        return False
+
+
+def _suite_problems(
+    task: SqlTask, ctx: VerifierContext, options: CompareOptions
+) -> list[TaskProblem]:
+    """With test suites on: gold mutants no suite database tells apart (equivalent, or weak)."""
+    from rlaif_sql.verifiers.sql import suite_config_for
+
+    config = suite_config_for(task, ctx)
+    if config is None:
+        return []
+    suite = ctx.suite_for(task, config, options)
+    if not suite.survivors:
+        return []
+    score = suite.mutation_score
+    detail = (f"{len(suite.survivors)} of {suite.mutants} gold mutants survive the original database "
+              f"and {len(suite.databases)} suite databases (mutation score {score:.2f}); equivalent "
+              f"or weak, e.g. {suite.survivors[0][:160]}")  # fmt: skip
+    return [TaskProblem(task.task_id, "weak_suite", detail, warning=True)]

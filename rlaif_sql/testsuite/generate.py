@@ -143,8 +143,7 @@ def write_database(info: SchemaInfo, rows: Rows, path: Path) -> Path:
                     conn.executemany(
                         f"INSERT INTO {quote(table.name)} VALUES ({marks})", rows[table.name]
                     )
-            for view in info.views:
-                conn.execute(view)
+            _create_views(lambda sql: conn.execute(sql), info.views, sqlite3.Error)
             conn.commit()
         finally:
             conn.close()
@@ -158,6 +157,21 @@ def write_database(info: SchemaInfo, rows: Rows, path: Path) -> Path:
                     f"INSERT INTO {quote(table.name)} VALUES ({marks})",
                     [list(r) for r in rows[table.name]],
                 )
-        for view in info.views:
-            duck.execute(view)
+        _create_views(lambda sql: duck.execute(sql), info.views, duckdb.Error)
     return path
+
+
+def _create_views(run: Any, views: Sequence[str], error: type[Exception]) -> None:
+    """Views may read other views, and catalogs do not list them in creation order: retry
+    the failures until a pass creates nothing new."""
+    pending = list(views)
+    while pending:
+        failed = []
+        for view in pending:
+            try:
+                run(view)
+            except error:
+                failed.append(view)
+        if len(failed) == len(pending):
+            run(failed[0])  # raises: a view that cannot be created at all
+        pending = failed

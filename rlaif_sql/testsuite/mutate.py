@@ -32,6 +32,9 @@ def _drop_conjunct(node: exp.Expr) -> exp.Expr | None:
 
 def _toggle_distinct(node: exp.Expr) -> exp.Expr | None:
     if isinstance(node, exp.Select):
+        # one row per group (GROUP BY, or a bare aggregate): DISTINCT changes nothing there
+        if node.args.get("group") or any(e.find(exp.AggFunc) for e in node.expressions):
+            return None
         copy = node.copy()
         copy.set("distinct", None if node.args.get("distinct") else exp.Distinct())
         return copy
