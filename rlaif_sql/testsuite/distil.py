@@ -23,7 +23,7 @@ from typing import Any
 from rlaif_sql.errors import ConfigError
 from rlaif_sql.models import SqlTask
 from rlaif_sql.sandboxes.results import ExecutionResult
-from rlaif_sql.testsuite.generate import draw_rows, write_database
+from rlaif_sql.testsuite.generate import draw_rows, query_literals, write_database
 from rlaif_sql.testsuite.mutate import mutants
 from rlaif_sql.testsuite.schema_info import read_column_values, read_schema_info
 from rlaif_sql.verifiers.compare import CompareOptions, compare_results
@@ -129,14 +129,18 @@ def build_suite(
         return compare_results(gold.columns, gold.rows, other.columns, other.rows, ordered=ordered,
                                options=options).match  # fmt: skip
 
-    all_mutants = [
+    # a mutant the comparison profile normalises back into the gold (the spider profile strips
+    # DISTINCT) is the gold: not a mutant at all
+    engine_mutants = (
         engine_sql_for(task, m, ctx, options) for _, m in mutants(task.gold_sql[0], task.dialect)
-    ]
+    )
+    all_mutants = list(dict.fromkeys(m for m in engine_mutants if _normal(m) != _normal(gold_sql)))
     gold_here = run(task.db, gold_sql)
     alive = [m for m in all_mutants if gold_here.ok and same(gold_here, run(task.db, m))]
     killed_by_original = len(all_mutants) - len(alive)
     info = read_schema_info(task.db)
     values = read_column_values(task.db, info)
+    literals = query_literals(task.gold_sql[0], task.dialect)
     scratch = folder.with_name(folder.name + ".partial")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
@@ -153,7 +157,7 @@ def build_suite(
         tried += 1
         path = scratch / f"db{seed}{SUFFIX[task.engine]}"
         try:
-            write_database(info, draw_rows(info, values, seed, config.max_rows), path)
+            write_database(info, draw_rows(info, values, seed, config.max_rows, literals), path)
         except Exception:  # a constraint the generator does not model (CHECK, a type): next seed
             failed += 1
             path.unlink(missing_ok=True)
@@ -191,3 +195,7 @@ def _ordered(task: SqlTask, options: CompareOptions) -> bool:
     except sqlglot.errors.SqlglotError:
         tree = None
     return gold_orders(task.gold_sql[0], tree, options)
+
+
+def _normal(sql: str) -> str:
+    return " ".join(sql.split()).lower()

@@ -44,11 +44,32 @@ def boundary_values(column: ColumnInfo, seen: Sequence[Any]) -> list[Any]:
     return extra
 
 
-def column_strategy(column: ColumnInfo, seen: Sequence[Any]) -> st.SearchStrategy[Any]:
+def literal_values(column: ColumnInfo, literals: Sequence[Any]) -> list[Any]:
+    """The query's own constants, and their neighbours, where they fit the column: filters
+    like `age > 30` or `name = 'France'` only tell queries apart when rows come near them."""
+    out: list[Any] = []
+    for value in literals:
+        if isinstance(value, str) and column.kind in ("text", "other"):
+            out += [value, value.upper(), value.lower()]
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            if column.kind == "int" and float(value).is_integer():
+                out += [int(value) - 1, int(value), int(value) + 1]
+            elif column.kind in ("real", "int"):
+                out += [value - 0.5, value, value + 0.5] if column.kind == "real" else []
+            elif column.kind == "text":
+                out.append(str(value))  # numbers stored as text, as in Spider
+    return out
+
+
+def column_strategy(
+    column: ColumnInfo, seen: Sequence[Any], literals: Sequence[Any] = ()
+) -> st.SearchStrategy[Any]:
     pool = list(dict.fromkeys([*seen[:12], *boundary_values(column, seen)]))
-    if not pool:
+    near = list(dict.fromkeys(literal_values(column, literals)))
+    if not pool and not near:
         pool = [None] if not column.not_null else [0 if column.kind in ("int", "real") else "x"]
-    strategy = st.sampled_from(pool)
+    # values at the query's own constants half of the time: that is where mutants differ
+    strategy = st.one_of(*[st.sampled_from(p) for p in (near, pool) if p])
     return strategy if column.not_null else st.one_of(st.none(), strategy)
 
 
@@ -68,7 +89,7 @@ def creation_order(info: SchemaInfo) -> list[TableInfo]:
 
 def table_strategy(
     table: TableInfo, values: Mapping[str, Sequence[Any]], drawn: Rows,
-    columns_of: Mapping[str, list[str]], max_rows: int,
+    columns_of: Mapping[str, list[str]], max_rows: int, literals: Sequence[Any] = (),
 ) -> st.SearchStrategy[list[tuple[Any, ...]]]:  # fmt: skip
     """Rows of one table; `drawn` holds the rows of tables generated before (lower-case names)."""
     fk_source: dict[str, list[Any]] = {}
@@ -83,7 +104,9 @@ def table_strategy(
     for column in table.columns:
         parents = fk_source.get(column.name.lower())
         if parents is None:
-            columns.append(column_strategy(column, values.get(key(table.name, column.name), [])))
+            columns.append(
+                column_strategy(column, values.get(key(table.name, column.name), []), literals)
+            )
         elif parents:
             base = st.sampled_from(parents)
             columns.append(base if column.not_null else st.one_of(st.none(), base))
@@ -106,9 +129,11 @@ def _project(indices: list[int]) -> Any:
 
 
 def draw_rows(
-    info: SchemaInfo, values: Mapping[str, Sequence[Any]], seed: int, max_rows: int
-) -> Rows:
-    """One database's rows (table name -> rows), reproducible from `seed`."""
+    info: SchemaInfo, values: Mapping[str, Sequence[Any]], seed: int, max_rows: int,
+    literals: Sequence[Any] = (),
+) -> Rows:  # fmt: skip
+    """One database's rows (table name -> rows), reproducible from `seed`; `literals` are the
+    constants of the queries to tell apart."""
     columns_of = {t.name.lower(): [c.name.lower() for c in t.columns] for t in info.tables}
     order = creation_order(info)
     result: Rows = {}
@@ -120,7 +145,7 @@ def draw_rows(
     def draw(data: st.DataObject) -> None:
         drawn: Rows = {}
         for table in order:
-            strategy = table_strategy(table, values, drawn, columns_of, max_rows)
+            strategy = table_strategy(table, values, drawn, columns_of, max_rows, literals)
             drawn[table.name.lower()] = data.draw(strategy, label=table.name)
         result.clear()
         result.update({t.name: drawn[t.name.lower()] for t in order})
@@ -175,3 +200,25 @@ def _create_views(run: Any, views: Sequence[str], error: type[Exception]) -> Non
         if len(failed) == len(pending):
             run(failed[0])  # raises: a view that cannot be created at all
         pending = failed
+
+
+def query_literals(sql: str, dialect: str) -> list[Any]:
+    """String and number constants of a query (sqlglot), for `draw_rows`."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except (sqlglot.errors.SqlglotError, RecursionError):
+        return []
+    out: list[Any] = []
+    for literal in tree.find_all(exp.Literal):
+        if literal.is_string:
+            out.append(literal.this)
+        else:
+            try:
+                number = float(literal.this)
+            except ValueError:
+                continue
+            out.append(int(number) if number.is_integer() else number)
+    return list(dict.fromkeys(out))[:20]
