@@ -36,3 +36,8 @@ bench:
 	$(PYTHON) -m benchmarks.spider_agreement --engine sqlite --profile strict
 	$(PYTHON) -m benchmarks.spider_agreement --engine duckdb --profile spider
 	$(PYTHON) -m benchmarks.sql_throughput
+	$(PYTHON) -m benchmarks.code_throughput
+	$(PYTHON) -m benchmarks.code_reference_solutions
+	$(PYTHON) -m benchmarks.spider_testsuite
+	$(PYTHON) -m benchmarks.judge_share
+	$(PYTHON) -m benchmarks.learning_effect
