@@ -126,7 +126,7 @@ def main() -> None:
                 "failed_db": v.evidence.get("test_suite", {}).get("failed_db"),
             }
             for v in sample
-        ],  # fmt: skip
+        ],
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "spider_testsuite.json"

@@ -24,7 +24,14 @@ STATUSES = ("completed", "cancelled", "shipped", "pending", "refunded")
 SEGMENTS = ("Consumer", "SMB", "Mid-Market", "Enterprise")
 CATEGORIES = ("Software", "Services", "Accessories", "Hardware")
 REASONS = ("late delivery", "duplicate charge", "damaged", "not as described")
-REGIONS = ("Latin America", "Western Europe", "Northern Europe", "Asia Pacific", "North America", "Middle East")
+REGIONS = (
+    "Latin America",
+    "Western Europe",
+    "Northern Europe",
+    "Asia Pacific",
+    "North America",
+    "Middle East",
+)
 YEARS = (2023, 2024)
 
 TRAIN = {
@@ -126,9 +133,16 @@ def main() -> None:
     with duckdb.connect(str(db), read_only=True) as conn:
         train = expand(TRAIN, conn, "train")
         held_templates = expand(HELD_OUT, conn, "heldout")
-    hand = [json.loads(line) for line in (HERE / "tasks.jsonl").read_text().splitlines() if line.strip()]
-    held_hand = [{**t, "template": "hand-written"} for t in hand if int(t["task_id"].split("-")[1]) % 2 == 1]
-    for name, rows in (("train_tasks.jsonl", train), ("heldout_tasks.jsonl", held_templates + held_hand)):
+    hand = [
+        json.loads(line) for line in (HERE / "tasks.jsonl").read_text().splitlines() if line.strip()
+    ]
+    held_hand = [
+        {**t, "template": "hand-written"} for t in hand if int(t["task_id"].split("-")[1]) % 2 == 1
+    ]
+    for name, rows in (
+        ("train_tasks.jsonl", train),
+        ("heldout_tasks.jsonl", held_templates + held_hand),
+    ):
         (HERE / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
         print(f"{name}: {len(rows)} tasks")
 

@@ -31,9 +31,7 @@ def sft_dataset(tasks: Sequence[Task], answers: Mapping[str, Sequence[str]]) -> 
 
 def gold_answers(tasks: Sequence[Task]) -> dict[str, list[str]]:
     """The golds as answers: short, fenced, verified by `rlaif-sql validate`."""
-    return {
-        t.task_id: [f"```sql\n{t.gold_sql[0]}\n```"] for t in tasks if isinstance(t, SqlTask)
-    }
+    return {t.task_id: [f"```sql\n{t.gold_sql[0]}\n```"] for t in tasks if isinstance(t, SqlTask)}
 
 
 def train_sft(dataset: Any, config: TrainConfig, *, max_length: int = 1536) -> Path:
