@@ -16,6 +16,14 @@ from rlaif_sql.models import load_candidates, load_tasks, write_jsonl
 from rlaif_sql.sandboxes.results import SandboxLimits
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
 
+tasks_option = click.option(
+    "--tasks",
+    "tasks_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Tasks JSONL.",
+)
+
 
 def _config(
     workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool = False
@@ -55,12 +63,7 @@ def main() -> None:
 
 
 @main.command()
-@click.option(
-    "--tasks",
-    "tasks_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-)
+@tasks_option
 @click.option(
     "--candidates",
     "cands_path",
@@ -90,12 +93,7 @@ def verify(
 
 
 @main.command()
-@click.option(
-    "--tasks",
-    "tasks_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-)
+@tasks_option
 @sandbox_options
 def validate(
     tasks_path: Path, workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool
@@ -224,12 +222,7 @@ _step("report", "Print the run's metrics from its store.")
 @click.option(
     "--model", default="embedded", show_default=True, help="embedded, a folder or a model name."
 )
-@click.option(
-    "--tasks",
-    "tasks_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-)
+@tasks_option
 @click.option("--n", default=1, show_default=True, help="Samples per task (pass@k for n > 1).")
 @click.option("--limit", type=int, default=None, help="Only the first N tasks.")
 @click.option("--max-tokens", default=160, show_default=True)
@@ -303,12 +296,7 @@ def train_dpo_cmd(pairs: Path, beta: float, loss_type: str, **options: Any) -> N
 
 
 @train.command("grpo")
-@click.option(
-    "--tasks",
-    "tasks_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-)
+@tasks_option
 @click.option("--num-generations", default=4, show_default=True)
 @click.option("--max-completion-length", default=128, show_default=True)
 @train_options
