@@ -46,11 +46,9 @@ def held_out_eval(model: str, tasks: list, max_tokens: int) -> dict[str, Any]:
     report = evaluate(
         tasks, LocalBackend(model, batch_size=16), EvalConfig(n=1, max_tokens=max_tokens)
     )
-    by_template: dict[str, list[bool]] = {}
     return {
         **report,
         "seconds": round(time.perf_counter() - started, 1),
-        "by_template": by_template,
     }
 
 
@@ -62,7 +60,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2, help="per train task, each round")
     parser.add_argument("--dpo-steps", type=int, default=10)
     parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--replot", action="store_true", help="redraw the plot from the JSON")
     args = parser.parse_args()
+    if args.replot:
+        saved = json.loads((RESULTS / "learning_effect.json").read_text())
+        plot(saved["stages"], RESULTS / "learning_effect.png")
+        return
     started = time.perf_counter()
     work = REPO_ROOT / "runs" / "learning_effect"
     shutil.rmtree(work, ignore_errors=True)
@@ -114,7 +117,7 @@ def main() -> None:
             train_dpo(work / f"pairs{round_no}", dpo_config, beta=0.1, loss_type="sigmoid_norm")
         )
         record(f"round{round_no}_dpo", model, time.perf_counter() - t0)
-        stages[-1].update(stage)
+        stages[-1].update({f"train_{k}": v for k, v in stage.items()})
 
     base, last = stages[0], [s for s in stages if "execution_accuracy" in s][-1]
     result = {
@@ -126,10 +129,7 @@ def main() -> None:
         "train_tasks": len(train_tasks),
         "held_out_tasks": len(held_out),
         "quick": args.quick,
-        "stages": [
-            {k: v for k, v in s.items() if k not in ("per_check_pass_rate", "by_template")}
-            for s in stages
-        ],
+        "stages": [{k: v for k, v in s.items() if k != "per_check_pass_rate"} for s in stages],
         "execution_accuracy_before": base["execution_accuracy"],
         "execution_accuracy_after": last["execution_accuracy"],
         "gain_points": round(
@@ -147,6 +147,7 @@ def main() -> None:
 
 
 def plot(stages: list[dict[str, Any]], path: Path) -> None:
+    """Held-out answers that ran under the policy (reached comparison) and that matched."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -154,9 +155,17 @@ def plot(stages: list[dict[str, Any]], path: Path) -> None:
 
     shown = [s for s in stages if "execution_accuracy" in s]
     names = [s["stage"] for s in shown]
+    ran = [100 * (s["reasons"].get("ok", 0) + s["reasons"].get("wrong_result", 0)) / max(1, sum(s["reasons"].values()))
+           for s in shown]  # fmt: skip
+    matched = [100 * (s["execution_accuracy"] or 0) for s in shown]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.bar(names, [100 * (s["execution_accuracy"] or 0) for s in shown], color="#4c72b0")
-    left.set_ylabel("held-out execution accuracy (%)")
+    x = range(len(names))
+    left.bar([i - 0.2 for i in x], ran, width=0.4, color="#8da0cb", label="ran under the policy")
+    left.bar([i + 0.2 for i in x], matched, width=0.4, color="#4c72b0", label="matched the gold")
+    left.set_xticks(list(x), names)
+    left.set_ylim(0, 100)
+    left.set_ylabel("held-out answers (%)")
+    left.legend(fontsize=8)
     right.bar(names, [s["median_response_chars"] or 0 for s in shown], color="#dd8452")
     right.set_ylabel("median response length (chars)")
     fig.suptitle("SmolLM2-135M on the revenue held-out split")
