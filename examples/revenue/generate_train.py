@@ -1,96 +1,212 @@
-"""Templated questions with gold SQL over the revenue warehouse: the train split, plus the
+"""Generated questions with gold SQL over the revenue warehouse: the train split, plus the
 held-out templates of the held-out split.
 
     python examples/revenue/generate_train.py   # writes train_tasks.jsonl and heldout_tasks.jsonl
 
-Splits (see README.md here):
-- train: every question from the TRAIN templates, slot values taken from the warehouse;
-- held-out: questions from the HELD_OUT templates (shapes training never sees) plus the
-  hand-written tasks of tasks.jsonl whose number is odd (rev-001, rev-003, ...). The even
-  hand-written tasks are used by nothing in training either; they stay for the demo.
-Deterministic: the same warehouse (seed 7) gives the same files. Golds with an empty result
-are dropped (a weak task: empty equals empty).
+Train questions come from a small grammar, so that training sees compositions (a measure, an
+aggregate, zero to two filters, an optional grouping) rather than a few fixed strings:
+  entity   orders, customers, products, refunds (one allowlisted view each)
+  filter   a column = value (status, segment, region, year, category, reason, ...), phrased
+           before the noun ("completed orders") or after it ("from the Asia Pacific region")
+  shape    count | total | average (rounded to 2) | largest | smallest of a measure,
+           optionally "for each" of a grouping column
+A seeded sample of every combination is kept (TRAIN_SIZE, seed 7).
+
+Held-out split: questions from the HELD_OUT templates plus the hand-written tasks of
+tasks.jsonl whose number is odd (rev-001, rev-003, ...). The even hand-written tasks are used by
+nothing in training either; they stay for the demo. The held-out templates are combinations the
+grammar never produces (it skips their entity/shape/filter signature), and a train question
+whose gold returns the same result as any held-out gold is dropped: no held-out answer is ever
+a training target. Golds with an empty, NULL or zero result are dropped too (a weak task).
+Deterministic: the same warehouse (seed 7) gives the same files.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import random
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 
 HERE = Path(__file__).resolve().parent
+TRAIN_SIZE = 240
 STATUSES = ("completed", "cancelled", "shipped", "pending", "refunded")
 SEGMENTS = ("Consumer", "SMB", "Mid-Market", "Enterprise")
 CATEGORIES = ("Software", "Services", "Accessories", "Hardware")
 REASONS = ("late delivery", "duplicate charge", "damaged", "not as described")
-REGIONS = (
-    "Latin America",
-    "Western Europe",
-    "Northern Europe",
-    "Asia Pacific",
-    "North America",
-    "Middle East",
-)
+REGIONS = ("Latin America", "Western Europe", "Northern Europe", "Asia Pacific", "North America",
+           "Middle East")  # fmt: skip
 YEARS = (2023, 2024)
 
-TRAIN = {
-    "orders_by_status": (
-        [("status", STATUSES)],
-        "How many orders have status {status}?",
-        "SELECT count(*) AS orders FROM v_revenue_orders WHERE status = '{status}'",
+
+@dataclass(frozen=True)
+class Filter:
+    column: str  # the column (expression) it restricts: two filters never share one
+    phrase: str
+    sql: str
+    before_noun: bool = False
+
+
+@dataclass(frozen=True)
+class Entity:
+    view: str
+    noun: str
+    filters: tuple[Filter, ...]
+    measures: tuple[tuple[str, str], ...]  # (how the question says it, column)
+    groups: tuple[tuple[str, str], ...]  # (how the question says it, column expression)
+
+
+def eq(column: str, values, phrase: str, before_noun: bool = False) -> list[Filter]:
+    return [Filter(column, phrase.format(v=v), f"{column} = {v!r}", before_noun) for v in values]
+
+
+ENTITIES = (
+    Entity(
+        "v_revenue_orders", "orders",
+        (*eq("status", STATUSES, "{v}", True),
+         Filter("status", "non-cancelled", "status <> 'cancelled'", True),
+         *eq("segment", SEGMENTS, "by {v} customers"),
+         *eq("region_name", REGIONS, "from the {v} region"),
+         *eq("year(order_date)", YEARS, "placed in {v}")),
+        (("net amount", "net_amount"), ("gross amount", "gross_amount"),
+         ("number of units", "units"), ("number of line items", "item_count"),
+         ("refunded amount", "refund_amount")),
+        (("order status", "status"), ("customer segment", "segment"), ("region", "region_name"),
+         ("year", "year(order_date)")),
     ),
-    "revenue_by_status": (
-        [("status", STATUSES)],
-        "What is the total net amount of {status} orders?",
-        "SELECT sum(net_amount) AS net_revenue FROM v_revenue_orders WHERE status = '{status}'",
+    Entity(
+        "v_revenue_customers", "customers",
+        (*eq("segment", SEGMENTS, "{v}", True),
+         *eq("region_name", REGIONS, "in the {v} region"),
+         *eq("year(signup_date)", YEARS, "who signed up in {v}")),
+        (),
+        (("customer segment", "segment"), ("region", "region_name"),
+         ("signup year", "year(signup_date)")),
     ),
-    "customers_in_segment": (
-        [("segment", SEGMENTS)],
-        "How many customers are in the {segment} segment?",
-        "SELECT count(*) AS customers FROM v_revenue_customers WHERE segment = '{segment}'",
+    Entity(
+        "v_revenue_products", "products",
+        (Filter("active", "active", "active", True), Filter("active", "inactive", "NOT active", True),
+         *eq("category", CATEGORIES, "in the {v} category")),
+        (("list price", "list_price"),),
+        (("category", "category"),),
     ),
-    "products_in_category": (
-        [("category", CATEGORIES)],
-        "How many products are in the {category} category?",
-        "SELECT count(*) AS products FROM v_revenue_products WHERE category = '{category}'",
+    Entity(
+        "v_revenue_refunds", "refunds",
+        (*eq("reason", REASONS, "for the reason '{v}'"),
+         *eq("year(refund_date)", YEARS, "issued in {v}")),
+        (("amount", "amount"),),
+        (("refund reason", "reason"),),
     ),
-    "avg_price_in_category": (
-        [("category", CATEGORIES)],
-        "What is the average list price of {category} products, rounded to 2 decimals?",
-        "SELECT round(avg(list_price), 2) AS avg_list_price FROM v_revenue_products WHERE category = '{category}'",
+)  # fmt: skip
+
+AGGREGATES = (  # (name, question, SQL), {m}: the measure's words, {np}: the noun phrase
+    ("total", "What is the total {m} of {np}{each}", "sum({c})"),
+    (
+        "average",
+        "What is the average {m} of {np}{each}, rounded to 2 decimals",
+        "round(avg({c}), 2)",
     ),
-    "refunds_for_reason": (
-        [("reason", REASONS)],
-        "How many refunds were issued for the reason '{reason}'?",
-        "SELECT count(*) AS refunds FROM v_revenue_refunds WHERE reason = '{reason}'",
-    ),
-    "refund_total_for_reason": (
-        [("reason", REASONS)],
-        "What is the total amount refunded for the reason '{reason}'?",
-        "SELECT sum(amount) AS refunded FROM v_revenue_refunds WHERE reason = '{reason}'",
-    ),
-    "orders_in_year": (
-        [("year", YEARS)],
-        "How many orders were placed in {year}?",
-        "SELECT count(*) AS orders FROM v_revenue_orders WHERE year(order_date) = {year}",
-    ),
-    "revenue_in_year_status": (
-        [("year", YEARS), ("status", STATUSES)],
-        "What was the total net amount of {status} orders placed in {year}?",
-        "SELECT sum(net_amount) AS net_revenue FROM v_revenue_orders WHERE status = '{status}' AND year(order_date) = {year}",
-    ),
-    "orders_in_region": (
-        [("region", REGIONS)],
-        "How many orders come from the {region} region?",
-        "SELECT count(*) AS orders FROM v_revenue_orders WHERE region_name = '{region}'",
-    ),
-    "orders_in_segment_status": (
-        [("segment", SEGMENTS), ("status", STATUSES)],
-        "How many {status} orders were placed by {segment} customers?",
-        "SELECT count(*) AS orders FROM v_revenue_orders WHERE segment = '{segment}' AND status = '{status}'",
-    ),
+    ("largest", "What is the largest {m} of {np}{each}", "max({c})"),
+    ("smallest", "What is the smallest {m} of {np}{each}", "min({c})"),
+)
+# (view, aggregate, measure, filter columns) of the HELD_OUT templates: the grammar never asks
+# for these, nor groups by one of their columns instead of filtering on it (that result would
+# hold the held-out answers), so the held-out questions are compositions training never saw
+HELD_OUT_SIGNATURES = {
+    ("v_revenue_orders", "average", "net_amount", ("region_name",)),
+    ("v_revenue_customers", "count", None, ("region_name", "segment")),
 }
+
+
+def noun_phrase(entity: Entity, filters: tuple[Filter, ...]) -> str:
+    before = " ".join(f.phrase for f in filters if f.before_noun)
+    after = " ".join(f.phrase for f in filters if not f.before_noun)
+    return " ".join(p for p in (before, entity.noun, after) if p)
+
+
+def question_and_gold(entity: Entity, agg, measure, filters: tuple[Filter, ...], group):
+    np = noun_phrase(entity, filters)
+    each = f" for each {group[0]}" if group else ""
+    where = " WHERE " + " AND ".join(f.sql for f in filters) if filters else ""
+    if agg is None:
+        question, select = f"How many {np} are there{each}?", f"count(*) AS {entity.noun}"
+    else:
+        name, words, expr = agg
+        question = words.format(m=measure[0], np=np, each=each) + "?"
+        select = f"{expr.format(c=measure[1])} AS {name}_{measure[1]}"
+    if group is None:
+        return question, f"SELECT {select} FROM {entity.view}{where}"
+    column = group[1] if "(" not in group[1] else f"{group[1]} AS {group[1].split('(')[0]}"
+    return question, f"SELECT {column}, {select} FROM {entity.view}{where} GROUP BY 1"
+
+
+def grammar() -> list[tuple[tuple, str, str]]:
+    """Every (signature, question, gold) the grammar can say, in a fixed order."""
+    out = []
+    for entity in ENTITIES:
+        filter_sets = (
+            [()]
+            + [(f,) for f in entity.filters]
+            + [(a, b) for a, b in itertools.combinations(entity.filters, 2) if a.column != b.column]
+        )
+        shapes = [(None, None)] + [(a, m) for a in AGGREGATES for m in entity.measures]
+        for filters, (agg, measure), group in itertools.product(
+            filter_sets, shapes, (None, *entity.groups)
+        ):
+            columns = tuple(sorted(f.column for f in filters))
+            if group and group[1] in columns:
+                continue  # grouping by a column a filter fixes
+            signature = (entity.view, agg[0] if agg else "count", measure[1] if measure else None,
+                         columns, group[1] if group else None)  # fmt: skip
+            grouped_in = tuple(sorted((*columns, group[1]))) if group else columns
+            if {signature[:4], (*signature[:3], grouped_in)} & HELD_OUT_SIGNATURES:
+                continue
+            out.append((signature, *question_and_gold(entity, agg, measure, filters, group)))
+    return out
+
+
+def result_key(rows: list[tuple]) -> tuple:
+    """A result as the verifier would compare it: unordered, numbers as numbers."""
+    norm = [tuple(float(v) if isinstance(v, (int, float, Decimal)) else v for v in r) for r in rows]
+    return tuple(sorted(norm, key=repr))
+
+
+def weak(rows: list[tuple]) -> bool:
+    return not rows or all(v is None or v == 0 for r in rows for v in r)
+
+
+def generate_train(conn: duckdb.DuckDBPyConnection, held_out_results: set[tuple]) -> list[dict]:
+    """TRAIN_SIZE questions, taken round-robin from strata (entity, number of filters, count or
+    aggregate, grouped or not) so every shape is covered and any prefix of the file is balanced."""
+    rng = random.Random(7)
+    strata: dict[tuple, list] = {}
+    for item in grammar():
+        view, agg, _, columns, group = item[0]
+        strata.setdefault((view, len(columns), agg == "count", group is not None), []).append(item)
+    for items in strata.values():
+        rng.shuffle(items)
+    order = sorted(strata)
+    rng.shuffle(order)
+    tasks: list[dict] = []
+    while len(tasks) < TRAIN_SIZE and any(strata.values()):
+        for key in order:
+            if not strata[key] or len(tasks) == TRAIN_SIZE:
+                continue
+            signature, question, gold = strata[key].pop()
+            rows = conn.execute(gold).fetchall()
+            if weak(rows) or result_key(rows) in held_out_results:
+                continue
+            tasks.append({
+                "task_id": f"train-{len(tasks):03d}", "question": question,
+                "db": "data/warehouse.duckdb", "gold_sql": gold, "dialect": "duckdb",
+                "policy": "policy.toml", "template": "/".join(str(s) for s in signature[:3]),
+            })  # fmt: skip
+    return tasks
+
 
 HELD_OUT = {
     "avg_order_in_region": (
@@ -114,9 +230,8 @@ def expand(templates: dict, conn: duckdb.DuckDBPyConnection, prefix: str) -> lis
             combos = [{**c, slot: v} for c in combos for v in values]
         for i, values in enumerate(combos):
             sql = gold.format(**values)
-            rows = conn.execute(sql).fetchall()
-            if not rows or all(v is None or v == 0 for v in rows[0]):
-                continue  # empty or zero: a weak task, empty would equal empty
+            if weak(conn.execute(sql).fetchall()):
+                continue
             tasks.append({
                 "task_id": f"{prefix}-{name}-{i:02d}", "question": question.format(**values),
                 "db": "data/warehouse.duckdb", "gold_sql": sql, "dialect": "duckdb",
@@ -125,24 +240,32 @@ def expand(templates: dict, conn: duckdb.DuckDBPyConnection, prefix: str) -> lis
     return tasks
 
 
-def main() -> None:
-    import runpy
+def golds(task: dict) -> list[str]:
+    return [task["gold_sql"]] if isinstance(task["gold_sql"], str) else task["gold_sql"]
 
-    build = runpy.run_path(str(HERE / "build_db.py"))["build"]
-    db = build(HERE / "data" / "warehouse.duckdb", seed=7)
-    with duckdb.connect(str(db), read_only=True) as conn:
-        train = expand(TRAIN, conn, "train")
-        held_templates = expand(HELD_OUT, conn, "heldout")
+
+def build_splits(db: Path) -> tuple[list[dict], list[dict]]:
+    """(train, held-out) task rows over the warehouse at `db`."""
     hand = [
         json.loads(line) for line in (HERE / "tasks.jsonl").read_text().splitlines() if line.strip()
     ]
     held_hand = [
         {**t, "template": "hand-written"} for t in hand if int(t["task_id"].split("-")[1]) % 2 == 1
     ]
-    for name, rows in (
-        ("train_tasks.jsonl", train),
-        ("heldout_tasks.jsonl", held_templates + held_hand),
-    ):
+    with duckdb.connect(str(db), read_only=True) as conn:
+        held_out = expand(HELD_OUT, conn, "heldout") + held_hand
+        held_out_results = {
+            result_key(conn.execute(gold).fetchall()) for task in held_out for gold in golds(task)
+        }
+        return generate_train(conn, held_out_results), held_out
+
+
+def main() -> None:
+    import runpy
+
+    build = runpy.run_path(str(HERE / "build_db.py"))["build"]
+    train, held_out = build_splits(build(HERE / "data" / "warehouse.duckdb", seed=7))
+    for name, rows in (("train_tasks.jsonl", train), ("heldout_tasks.jsonl", held_out)):
         (HERE / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
         print(f"{name}: {len(rows)} tasks")
 
