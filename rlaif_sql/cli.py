@@ -245,10 +245,14 @@ def eval_cmd(
 
 @main.group()
 def train() -> None:
-    """Train with TRL: DPO on exported pairs, GRPO on verifier rewards."""
+    """Train with TRL: SFT on verified golds, DPO on exported pairs, GRPO on verifier rewards."""
 
 
-def train_options(func: Callable[..., None]) -> Callable[..., None]:
+def train_options(lr: float = 5e-6) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return lambda func: _with_train_options(func, lr)
+
+
+def _with_train_options(func: Callable[..., None], lr: float) -> Callable[..., None]:
     for option in reversed(
         [
             click.option("--model", default="embedded", show_default=True),
@@ -258,7 +262,7 @@ def train_options(func: Callable[..., None]) -> Callable[..., None]:
                 default=Path("runs/train"),
                 show_default=True,
             ),
-            click.option("--lr", default=5e-6, show_default=True),
+            click.option("--lr", default=lr, show_default=True),
             click.option("--epochs", default=1.0, show_default=True),
             click.option("--max-steps", default=-1, show_default=True),
             click.option("--batch-size", default=4, show_default=True),
@@ -286,7 +290,7 @@ def _train_config(model: str, out: Path, lr: float, epochs: float, max_steps: in
 @click.option(
     "--loss-type", default="sigmoid", show_default=True, help="TRL loss, e.g. sigmoid_norm, ipo."
 )
-@train_options
+@train_options()
 def train_dpo_cmd(pairs: Path, beta: float, loss_type: str, **options: Any) -> None:
     """DPO on pairs exported by `rlaif-sql export`."""
     from rlaif_sql.train.dpo import train_dpo
@@ -295,11 +299,32 @@ def train_dpo_cmd(pairs: Path, beta: float, loss_type: str, **options: Any) -> N
     click.echo(f"model: {final}")
 
 
+@train.command("sft")
+@tasks_option
+@train_options(lr=2e-4)
+def train_sft_cmd(tasks_path: Path, **options: Any) -> None:
+    """SFT warm start on the tasks' golds; a gold that fails `validate` is left out."""
+    from rlaif_sql.train.sft import gold_answers, sft_dataset, train_sft
+    from rlaif_sql.validate import validate_tasks
+
+    tasks = load_tasks(tasks_path)
+    with VerifierContext(VerifyConfig()) as ctx:
+        invalid = {p.task_id for p in validate_tasks(tasks, ctx) if not p.warning}
+    verified = [t for t in tasks if t.task_id not in invalid]
+    if not verified:
+        raise click.ClickException(f"no task in {tasks_path} has a gold that passes validate")
+    if invalid:
+        click.echo(f"left out {len(invalid)} task(s) whose gold fails validate: "
+                   f"{', '.join(sorted(invalid)[:5])}", err=True)  # fmt: skip
+    final = train_sft(sft_dataset(verified, gold_answers(verified)), _train_config(**options))
+    click.echo(f"trained on {len(verified)} verified answers; model: {final}")
+
+
 @train.command("grpo")
 @tasks_option
 @click.option("--num-generations", default=4, show_default=True)
 @click.option("--max-completion-length", default=128, show_default=True)
-@train_options
+@train_options()
 def train_grpo_cmd(
     tasks_path: Path, num_generations: int, max_completion_length: int, **options: Any
 ) -> None:

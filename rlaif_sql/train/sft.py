@@ -1,5 +1,8 @@
 """SFT warm start on verified answers: each task's prompt with an answer that passed every
-hard check (a gold, or a verified sample) as the assistant's reply."""
+hard check (a gold, or a verified sample) as the assistant's reply.
+
+Prompt/completion rows, so the loss is on the answer only: the prompt is mostly the schema,
+the same for every task of a database, and learning to recite it teaches nothing."""
 
 from __future__ import annotations
 
@@ -13,15 +16,13 @@ from rlaif_sql.train.common import TrainConfig, common_args, finish, load_model,
 
 
 def sft_dataset(tasks: Sequence[Task], answers: Mapping[str, Sequence[str]]) -> Any:
-    """One conversation per (task, verified answer)."""
+    """One conversational prompt/completion row per (task, verified answer)."""
     from datasets import Dataset
 
     rows = [
         {
-            "messages": [
-                *[dict(m) for m in messages_for(t)],
-                {"role": "assistant", "content": answer},
-            ]
+            "prompt": [dict(m) for m in messages_for(t)],
+            "completion": [{"role": "assistant", "content": answer}],
         }
         for t in tasks
         for answer in answers.get(t.task_id, ())
@@ -38,7 +39,7 @@ def train_sft(dataset: Any, config: TrainConfig, *, max_length: int = 1536) -> P
     from trl import SFTConfig, SFTTrainer
 
     model, tokenizer = load_model(config.model)
-    args = SFTConfig(**common_args(config), max_length=max_length, assistant_only_loss=False)
+    args = SFTConfig(**common_args(config), max_length=max_length, completion_only_loss=True)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config(config))  # fmt: skip
     return finish(trainer, config, tokenizer)

@@ -5,13 +5,14 @@ abstain (None) is left out of the reward mean instead of counting as zero."""
 from __future__ import annotations
 
 import copy
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from rlaif_sql.models import SqlTask, load_tasks
+from rlaif_sql.models import SqlTask, load_tasks, write_jsonl
 
 pytest.importorskip("trl", reason="needs the train extra: pip install -e '.[train]'")
 PACK = Path(__file__).resolve().parents[2] / "examples" / "revenue"
@@ -103,3 +104,57 @@ def test_dpo_cli_trains_and_saves(tiny, revenue_db: Path, tmp_path: Path) -> Non
         tmp_path / "pairs" / "pairs.jsonl", replace(config, max_steps=3, resume=True)
     )
     assert resumed == final
+
+
+def test_sft_learns_the_answer_not_the_prompt(tiny, revenue_db: Path, tmp_path: Path) -> None:
+    from trl import SFTConfig, SFTTrainer
+
+    from rlaif_sql.train.common import TrainConfig, common_args
+    from rlaif_sql.train.sft import gold_answers, sft_dataset, train_sft
+
+    tasks = [replace(t, db=str(revenue_db)) for t in load_tasks(PACK / "tasks.jsonl")[:2]]
+    dataset = sft_dataset(tasks, gold_answers(tasks))
+    model, tokenizer = copy.deepcopy(tiny[0]), tiny[1]
+    config = TrainConfig(out=tmp_path / "probe", max_steps=1)
+    trainer = SFTTrainer(model=model, args=SFTConfig(**common_args(config), completion_only_loss=True),
+                         train_dataset=dataset, processing_class=tokenizer)  # fmt: skip
+    row = trainer.train_dataset[0]
+    answer = tokenizer(gold_answers(tasks)[tasks[0].task_id][0]).input_ids
+    learned = [label for label in row["labels"] if label != -100]
+    # the loss covers the answer (and the end of the turn), not the schema-heavy prompt
+    assert learned[: len(answer)] == answer and len(learned) <= len(answer) + 3
+    assert len(learned) < len(row["input_ids"]) / 4
+
+    model.save_pretrained(tmp_path / "tiny")
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    before = model.model.layers[0].mlp.up_proj.weight.detach().clone()
+    final = train_sft(dataset, TrainConfig(model=str(tmp_path / "tiny"), out=tmp_path / "sft",
+                                           max_steps=2, batch_size=2, learning_rate=1e-2))  # fmt: skip
+    from transformers import AutoModelForCausalLM
+
+    trained = AutoModelForCausalLM.from_pretrained(final)
+    assert not trained.model.layers[0].mlp.up_proj.weight.detach().equal(before)
+
+
+def test_sft_cli_leaves_out_golds_that_fail_validate(
+    tiny, revenue_db: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from rlaif_sql.cli import main
+
+    rows = [json.loads(line) for line in (PACK / "tasks.jsonl").read_text().splitlines()[:2]]
+    broken = {"task_id": "broken-gold", "question": "How many orders?",
+              "gold_sql": "SELECT nope FROM v_revenue_orders"}  # fmt: skip
+    path = tmp_path / "tasks.jsonl"
+    common = {"db": str(revenue_db), "policy": str(PACK / "policy.toml")}
+    write_jsonl(path, [{**row, **common} for row in [*rows, broken]])
+    model, tokenizer = tiny
+    model.save_pretrained(tmp_path / "tiny")
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    result = CliRunner().invoke(main, ["train", "sft", "--tasks", str(path), "--model", str(tmp_path / "tiny"),
+                                       "--out", str(tmp_path / "sft"), "--max-steps", "1"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "left out 1 task(s) whose gold fails validate: broken-gold" in result.output
+    assert "trained on 2 verified answers" in result.output
+    assert (tmp_path / "sft" / "final" / "config.json").is_file()
