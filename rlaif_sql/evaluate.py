@@ -76,6 +76,7 @@ def evaluate(
         if verdicts
         else None,
         "reasons": summary.reasons,
+        "passed_task_ids": sorted(t for t, v in zip(by_task, first, strict=True) if v.passed),
     }
     if config.n > 1:
         for k in sorted({1, config.n}):

@@ -27,6 +27,7 @@ def test_accuracy_pass_at_k_and_no_sql_rate(revenue_db: Path, tmp_path: Path) ->
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     report = evaluate(tasks, JsonlBackend(path), EvalConfig(n=2), progress=False)
     assert report["execution_accuracy"] == 0.5
+    assert report["passed_task_ids"] == [tasks[0].task_id]  # task 1's first sample failed
     assert report["pass@2"] == 1.0 and report["pass@1"] == 0.5
     assert report["no_sql_rate"] == 0.25
     assert report["samples"] == 4 and report["sample_abstains"] == 0
