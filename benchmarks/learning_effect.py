@@ -6,10 +6,11 @@ Method (why: a 135M model starts at ~0% on this warehouse, so there is nothing f
 GRPO to contrast until it can sometimes answer; a warm start on verified answers gives it
 that, and the verifier-first round then sharpens it against its own failures):
 1. evaluate the embedded SmolLM2-135M-Instruct on the held-out split (greedy, one sample);
-2. SFT warm start on verified answers to the train split (templated questions whose golds pass
-   `rlaif-sql validate`);
-3. each round: sample 2 completions per train task from the current model, verify them,
-   pair verified vs failed (hard negatives), DPO with the length-normalised loss;
+2. SFT warm start on verified answers to the first --train-tasks questions of the train split
+   (generated questions whose golds pass `rlaif-sql validate`), loss on the answer only;
+3. each round: sample 2 completions per question from the current model on the next
+   --round-tasks train questions (ones the SFT never saw; no gold is shown, only verdicts),
+   verify them, pair verified vs failed (hard negatives), DPO with the length-normalised loss;
 4. evaluate after each stage on the same held-out split.
 Held-out = two question templates training never sees + the odd-numbered hand-written tasks.
 Writes benchmarks/results/learning_effect.json and learning_effect.png.
@@ -18,7 +19,9 @@ Writes benchmarks/results/learning_effect.json and learning_effect.png.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import shutil
 import time
 from dataclasses import replace
@@ -46,19 +49,41 @@ def held_out_eval(model: str, tasks: list, max_tokens: int) -> dict[str, Any]:
     report = evaluate(
         tasks, LocalBackend(model, batch_size=16), EvalConfig(n=1, max_tokens=max_tokens)
     )
+    passed = report["passed_task_ids"]
     return {
         **report,
+        "passed_held_out_templates": sum(t.startswith("heldout-") for t in passed),
+        "passed_hand_written": sum(not t.startswith("heldout-") for t in passed),
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def paired_change(before: list[str], after: list[str]) -> dict[str, Any]:
+    """Held-out tasks gained and lost from one stage to the next, with McNemar's exact two-sided
+    p-value: on 61 tasks a few flips either way are noise, and this says how many is too many."""
+    gained, lost = len(set(after) - set(before)), len(set(before) - set(after))
+    n = gained + lost
+    tail = sum(math.comb(n, i) for i in range(min(gained, lost) + 1)) / 2**n if n else 0.5
+    return {"gained": gained, "lost": lost, "mcnemar_p": round(min(1.0, 2 * tail), 6)}
+
+
+def compare_stages(stages: list[dict[str, Any]]) -> None:
+    evaluated = [s for s in stages if "passed_task_ids" in s]
+    for before, after in itertools.pairwise(evaluated):
+        after["vs_previous"] = paired_change(before["passed_task_ids"], after["passed_task_ids"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few tasks and steps: a smoke run")
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--sft-epochs", type=float, default=2.0)
+    parser.add_argument("--train-tasks", type=int, default=128, help="questions for the SFT")
+    parser.add_argument("--round-tasks", type=int, default=32, help="new questions per round")
+    parser.add_argument("--sft-epochs", type=float, default=1.0)
+    parser.add_argument("--sft-lr", type=float, default=2e-4)
+    parser.add_argument("--dpo-lr", type=float, default=1e-5)
     parser.add_argument("--samples", type=int, default=2, help="per train task, each round")
-    parser.add_argument("--dpo-steps", type=int, default=10)
+    parser.add_argument("--dpo-steps", type=int, default=4, help="of 2 pairs each")
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--replot", action="store_true", help="redraw the plot from the JSON")
     args = parser.parse_args()
@@ -69,10 +94,11 @@ def main() -> None:
     started = time.perf_counter()
     work = REPO_ROOT / "runs" / "learning_effect"
     shutil.rmtree(work, ignore_errors=True)
-    train_tasks = load_tasks(PACK / "train_tasks.jsonl")
+    all_train = load_tasks(PACK / "train_tasks.jsonl")
     held_out = load_tasks(PACK / "heldout_tasks.jsonl")
     if args.quick:
-        train_tasks, held_out = train_tasks[:8], held_out[:6]
+        args.train_tasks, args.round_tasks, held_out = 8, 4, held_out[:6]
+    train_tasks = all_train[: args.train_tasks]
     stages: list[dict[str, Any]] = []
 
     def record(stage: str, model: str, seconds: float) -> None:
@@ -83,21 +109,23 @@ def main() -> None:
 
     record("base", "embedded", 0.0)
     t0 = time.perf_counter()
-    sft_config = TrainConfig(out=work / "sft", learning_rate=5e-5, epochs=args.sft_epochs,
+    sft_config = TrainConfig(out=work / "sft", learning_rate=args.sft_lr, epochs=args.sft_epochs,
                              batch_size=4, save_steps=10_000, max_steps=4 if args.quick else -1)  # fmt: skip
     model = str(train_sft(sft_dataset(train_tasks, gold_answers(train_tasks)), sft_config))
     record("sft", model, time.perf_counter() - t0)
 
     for round_no in range(1, args.rounds + 1):
         t0 = time.perf_counter()
+        first = args.train_tasks + (round_no - 1) * args.round_tasks
+        round_tasks = all_train[first : first + args.round_tasks]
         backend = LocalBackend(model, batch_size=16)
-        sampled = sample(train_tasks, backend, SamplingConfig(n=args.samples, temperatures=(0.5, 0.9),
+        sampled = sample(round_tasks, backend, SamplingConfig(n=args.samples, temperatures=(0.5, 0.9),
                                                               max_tokens=args.max_tokens), progress=True)  # fmt: skip
         with VerifierContext(VerifyConfig(workers=2)) as ctx:
             verdicts = {
-                v.candidate_id: v for v in verify_many(train_tasks, sampled.candidates, ctx=ctx)
+                v.candidate_id: v for v in verify_many(round_tasks, sampled.candidates, ctx=ctx)
             }
-        tasks = {t.task_id: t for t in train_tasks}
+        tasks = {t.task_id: t for t in round_tasks}
         pairs = build_pairs(tasks, sampled.candidates, verdicts, [], [],
                             PairsConfig(strategies=("verified_vs_failed",), max_pairs_per_task=2,
                                         max_length_ratio=4.0)).pairs  # fmt: skip
@@ -111,21 +139,24 @@ def main() -> None:
             )
             break
         export_dataset(preference_rows(pairs, tasks, cands), work / f"pairs{round_no}", ("disk",))
-        dpo_config = replace(sft_config, model=model, out=work / f"dpo{round_no}", learning_rate=5e-6,
-                             epochs=1.0, max_steps=4 if args.quick else args.dpo_steps)  # fmt: skip
+        dpo_config = replace(sft_config, model=model, out=work / f"dpo{round_no}", learning_rate=args.dpo_lr,
+                             batch_size=2, epochs=1.0, max_steps=4 if args.quick else args.dpo_steps)  # fmt: skip
         model = str(
             train_dpo(work / f"pairs{round_no}", dpo_config, beta=0.1, loss_type="sigmoid_norm")
         )
         record(f"round{round_no}_dpo", model, time.perf_counter() - t0)
         stages[-1].update({f"train_{k}": v for k, v in stage.items()})
 
+    compare_stages(stages)
     base, last = stages[0], [s for s in stages if "execution_accuracy" in s][-1]
     result = {
         "benchmark": "learning_effect",
         "machine": describe_machine(),
         "model": "SmolLM2-135M-Instruct (embedded, CPU)",
-        "method": "SFT warm start on verified answers (train templates), then verifier-first rounds "
-        "of sample -> verify -> verified-vs-failed pairs -> DPO (sigmoid_norm)",
+        "method": "SFT warm start on verified answers (generated train questions, loss on the "
+        "answer only), then verifier-first rounds on new train questions: sample -> verify -> "
+        "verified-vs-failed pairs -> DPO (sigmoid_norm)",
+        "settings": {k: v for k, v in vars(args).items() if k != "replot"},
         "train_tasks": len(train_tasks),
         "held_out_tasks": len(held_out),
         "quick": args.quick,
