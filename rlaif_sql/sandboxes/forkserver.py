@@ -54,7 +54,21 @@ def warm_up() -> Any:
         importlib.import_module(name)
     for name in PREIMPORT:
         importlib.import_module(name)
+    warm_text_strategies()
     return importlib.import_module("pytest_plugin")
+
+
+def warm_text_strategies() -> None:
+    """Build hypothesis's unicode tables (categories; the characters UTF-8 can encode) once,
+    here. hypothesis builds them on the first text draw and caches them on disk, which the
+    sandbox does not keep: without this every job that draws text spends ~3 s of its time
+    limit rebuilding them. Built in the fork-server, every forked job inherits them. (Not by
+    running a @given test: that starts hypothesis's gc bookkeeping, whose globals then change
+    under the candidate and read as tampering.)"""
+    with contextlib.suppress(Exception):  # internal API: a speed-up, never a requirement
+        charmap = importlib.import_module("hypothesis.internal.charmap")
+        charmap.charmap()
+        charmap.intervals_from_codec("utf-8")
 
 
 def set_limits(req: dict[str, Any], baseline: int) -> None:
