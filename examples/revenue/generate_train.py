@@ -170,7 +170,8 @@ def grammar() -> list[tuple[tuple, str, str]]:
 
 
 def result_key(rows: list[tuple]) -> tuple:
-    """A result as the verifier would compare it: unordered, numbers as numbers."""
+    """A result as a set-like key: rows unordered, every number as a float (close to the
+    verifier's default comparison; used only to keep held-out answers out of training)."""
     norm = [tuple(float(v) if isinstance(v, (int, float, Decimal)) else v for v in r) for r in rows]
     return tuple(sorted(norm, key=repr))
 
