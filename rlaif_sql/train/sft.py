@@ -35,11 +35,15 @@ def gold_answers(tasks: Sequence[Task]) -> dict[str, list[str]]:
     return {t.task_id: [f"```sql\n{t.gold_sql[0]}\n```"] for t in tasks if isinstance(t, SqlTask)}
 
 
-def train_sft(dataset: Any, config: TrainConfig, *, max_length: int = 1536) -> Path:
+def sft_trainer(dataset: Any, config: TrainConfig, *, max_length: int = 1536) -> Any:
     from trl import SFTConfig, SFTTrainer
 
     model, tokenizer = load_model(config.model)
     args = SFTConfig(**common_args(config), max_length=max_length, completion_only_loss=True)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=peft_config(config))  # fmt: skip
-    return finish(trainer, config, tokenizer)
+    return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                      peft_config=peft_config(config))  # fmt: skip
+
+
+def train_sft(dataset: Any, config: TrainConfig, *, max_length: int = 1536) -> Path:
+    trainer = sft_trainer(dataset, config, max_length=max_length)
+    return finish(trainer, config, trainer.processing_class)

@@ -107,32 +107,28 @@ def test_dpo_cli_trains_and_saves(tiny, revenue_db: Path, tmp_path: Path) -> Non
 
 
 def test_sft_learns_the_answer_not_the_prompt(tiny, revenue_db: Path, tmp_path: Path) -> None:
-    from trl import SFTConfig, SFTTrainer
+    from transformers import AutoModelForCausalLM
 
-    from rlaif_sql.train.common import TrainConfig, common_args
-    from rlaif_sql.train.sft import gold_answers, sft_dataset, train_sft
+    from rlaif_sql.train.common import TrainConfig
+    from rlaif_sql.train.sft import gold_answers, sft_dataset, sft_trainer, train_sft
 
     tasks = [replace(t, db=str(revenue_db)) for t in load_tasks(PACK / "tasks.jsonl")[:2]]
     dataset = sft_dataset(tasks, gold_answers(tasks))
-    model, tokenizer = copy.deepcopy(tiny[0]), tiny[1]
-    config = TrainConfig(out=tmp_path / "probe", max_steps=1)
-    trainer = SFTTrainer(model=model, args=SFTConfig(**common_args(config), completion_only_loss=True),
-                         train_dataset=dataset, processing_class=tokenizer)  # fmt: skip
-    row = trainer.train_dataset[0]
+    model, tokenizer = tiny
+    model.save_pretrained(tmp_path / "tiny")
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    config = TrainConfig(model=str(tmp_path / "tiny"), out=tmp_path / "sft", max_steps=2,
+                         batch_size=2, learning_rate=1e-2)  # fmt: skip
+
+    row = sft_trainer(dataset, config).train_dataset[0]  # the trainer train_sft runs
     answer = tokenizer(gold_answers(tasks)[tasks[0].task_id][0]).input_ids
     learned = [label for label in row["labels"] if label != -100]
     # the loss covers the answer (and the end of the turn), not the schema-heavy prompt
     assert learned[: len(answer)] == answer and len(learned) <= len(answer) + 3
     assert len(learned) < len(row["input_ids"]) / 4
 
-    model.save_pretrained(tmp_path / "tiny")
-    tokenizer.save_pretrained(tmp_path / "tiny")
     before = model.model.layers[0].mlp.up_proj.weight.detach().clone()
-    final = train_sft(dataset, TrainConfig(model=str(tmp_path / "tiny"), out=tmp_path / "sft",
-                                           max_steps=2, batch_size=2, learning_rate=1e-2))  # fmt: skip
-    from transformers import AutoModelForCausalLM
-
-    trained = AutoModelForCausalLM.from_pretrained(final)
+    trained = AutoModelForCausalLM.from_pretrained(train_sft(dataset, config))
     assert not trained.model.layers[0].mlp.up_proj.weight.detach().equal(before)
 
 
