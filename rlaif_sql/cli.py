@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from rlaif_sql.errors import RlaifSqlError
+from rlaif_sql.extras import require
 from rlaif_sql.metrics import format_summary, summarize
 from rlaif_sql.models import load_candidates, load_tasks, write_jsonl
 from rlaif_sql.sandboxes.results import SandboxLimits
@@ -28,12 +29,12 @@ tasks_option = click.option(
 def _config(
     workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool = False
 ) -> VerifyConfig:
-    from rlaif_sql.testsuite.distil import SuiteConfig
-
     limits = SandboxLimits(timeout_s=timeout, memory_mb=memory_mb, max_rows=max_rows)
-    return VerifyConfig(
-        sandbox=limits, workers=workers, test_suite=SuiteConfig() if test_suite else None
-    )
+    suite = None
+    if test_suite:
+        distil = require("rlaif_sql.testsuite.distil", extra="testsuite", feature="--test-suite")
+        suite = distil.SuiteConfig()
+    return VerifyConfig(sandbox=limits, workers=workers, test_suite=suite)
 
 
 def sandbox_options(func: Callable[..., None]) -> Callable[..., None]:

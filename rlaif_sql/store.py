@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 
 from rlaif_sql.judge import Judgment
-from rlaif_sql.models import Candidate, Verdict
+from rlaif_sql.models import Candidate, Verdict, utf8_safe
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -89,7 +89,7 @@ class RunStore:
     ) -> None:
         rows = [
             (c.candidate_id, c.task_id, str(c.meta.get("source", c.meta.get("model", ""))),
-             c.completion, int(c.meta.get("completion_tokens") or 0), json.dumps(dict(c.meta)))
+             utf8_safe(c.completion), int(c.meta.get("completion_tokens") or 0), json.dumps(dict(c.meta)))
             for c in candidates
         ]  # fmt: skip
         with self.batch() as conn:
