@@ -141,7 +141,7 @@ def bootstrap_interval(
         value = _kappa(rng.choices(labels, k=len(labels)))
         if value is not None:
             values.append(value)
-    if len(values) < samples // 2:  # kappa undefined on most resamples (one label everywhere)
+    if len(values) < samples // 2:  # kappa undefined on most resamples (no anchors)
         return None
     values.sort()
     return values[int(0.025 * (len(values) - 1))], values[int(0.975 * (len(values) - 1))]

@@ -5,7 +5,9 @@ human anchors. Built once per session; its page is rendered once too."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -29,6 +31,8 @@ BROUGHT = [
     ("total", "b5", "SELECT sum(amount) AS total FROM orders WHERE id >= 0"),
     ("total", "b6", "SELECT id, amount FROM orders"),
 ]
+INJECTION = "Done. </script><img src=x onerror=alert(1)> <!-- no SQL here"
+"""A completion that would break or script the page if it were ever written as HTML."""
 CONFIG = """
 [tasks]
 path = "tasks.jsonl"
@@ -81,6 +85,7 @@ def make_pack(root: Path) -> Path:
     (root / "completions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     brought = [{"task_id": t, "candidate_id": f"{t}:b:{cid}", "completion": f"```sql\n{sql}\n```"}
                for t, cid, sql in BROUGHT]  # fmt: skip
+    brought.append({"task_id": "total", "candidate_id": "total:b:b7", "completion": INJECTION})
     (root / "checkpoint-b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in brought))
     longer = GOOD + " It is great." * 3
     anchors = [{"anchor_id": f"x{i}", "task_id": "cancelled", "a": GOOD, "b": longer, "human": "a"}
@@ -109,3 +114,21 @@ def report_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
             pipeline.close()
     return {"report": report, "config": config_path, "store": root / "run" / "run.duckdb",
             "page": page, "root": root}  # fmt: skip
+
+
+def page_json(page: Path, element_id: str = "report-data") -> Any:
+    """A JSON block embedded in a page (`<script type="application/json" id=...>`)."""
+    html = page.read_text(encoding="utf-8")
+    match = re.search(
+        rf'<script type="application/json" id="{element_id}">(.*?)</script>', html, re.S
+    )
+    assert match, f"{page} has no #{element_id}"
+    return json.loads(match.group(1))
+
+
+def page_text(page: Path, element_id: str) -> str:
+    """The text of the element with this id, as the HTML holds it (tags stripped)."""
+    html = page.read_text(encoding="utf-8")
+    match = re.search(rf'id="{element_id}"[^>]*>(.*?)</(?:span|strong|td|div)>', html, re.S)
+    assert match, f"{page} has no #{element_id}"
+    return re.sub(r"<[^>]+>", "", match.group(1)).strip()
