@@ -41,3 +41,4 @@ bench:
 	$(PYTHON) -m benchmarks.spider_testsuite
 	$(PYTHON) -m benchmarks.judge_share
 	$(PYTHON) -m benchmarks.learning_effect
+	$(PYTHON) -m benchmarks.report_html

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rlaif_sql.anchors import Anchor, judge_label
 from rlaif_sql.errors import RlaifSqlError
+from rlaif_sql.judge import Judgment
 from rlaif_sql.models import Candidate, SqlTask, Task, Verdict
 from rlaif_sql.report.records import AnchorLabel, GoldPreview, PairRecord, RunData, TaskInfo
 from rlaif_sql.store import RunStore
@@ -114,12 +115,12 @@ def _store_tasks(store: RunStore) -> dict[str, TaskInfo]:
     return infos
 
 
-def _anchor_labels(anchors: Sequence[Anchor], judged: Sequence[object]) -> tuple[AnchorLabel, ...]:
-    """Human labels (the anchors file) next to the judge's (the store), matched by anchor id."""
-    by_id = {}
-    for j in judged:
-        anchor_id = getattr(j, "a_id", "").removeprefix("anchor:").removesuffix(":a")
-        by_id[anchor_id] = judge_label(j)  # type: ignore[arg-type]
+def _anchor_labels(
+    anchors: Sequence[Anchor], judged: Sequence[Judgment]
+) -> tuple[AnchorLabel, ...]:
+    """Human labels (the anchors file) next to the judge's (the store), matched by anchor id
+    (`anchors.measure` names an anchor's answers `anchor:<id>:a` and `anchor:<id>:b`)."""
+    by_id = {j.a_id.removeprefix("anchor:").removesuffix(":a"): judge_label(j) for j in judged}
     return tuple(
         AnchorLabel(a.anchor_id, a.human, by_id[a.anchor_id], a.holdout)
         for a in anchors

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -19,44 +20,59 @@ from typing import Any
 import jinja2
 
 from rlaif_sql.report.charts import ChartSpec, judge_charts, pair_charts, step_chart, verify_charts
-from rlaif_sql.report.judge_stats import judge_stats, pair_stats, step_totals
+from rlaif_sql.report.judge_stats import JudgeStats, PairStats, judge_stats, pair_stats, step_totals
 from rlaif_sql.report.records import RunData
-from rlaif_sql.report.stats import ALL, Rate, verify_stats
+from rlaif_sql.report.stats import ALL, Rate, VerifyStats, verify_stats
 from rlaif_sql.report.task_view import task_browser
 
 ASSETS = ("chart.umd.min.js", "prism-core.min.js", "prism-sql.min.js", "prism.min.css",
           "report.js", "report.css")  # fmt: skip
 
 
-def run_summary(data: RunData) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Numbers:
+    """Every computed number of a page, computed once."""
+
+    verify: VerifyStats
+    judge: JudgeStats | None
+    pairs: PairStats | None
+    steps: dict[str, float]
+
+
+def numbers(data: RunData) -> Numbers:
+    run = data.kind == "run"
+    return Numbers(verify_stats(data), judge_stats(data) if run else None,
+                   pair_stats(data) if run else None, step_totals(data))  # fmt: skip
+
+
+def run_summary(data: RunData, computed: Numbers | None = None) -> dict[str, Any]:
     """Every number the page shows, as JSON-ready data (embedded in the page as `summary`)."""
-    v = verify_stats(data)
-    summary: dict[str, Any] = {
+    n = computed or numbers(data)
+    v = n.verify
+    return {
         "kind": data.kind, "title": data.title, "store": data.source_path,
         "tasks": len(data.tasks), "candidates": v.candidates, "by_source": v.by_source,
         "policy_model": data.policy_model, "sample_abstains": data.sample_abstains,
         "verify_abstains": v.abstained, "unverified": v.unverified,
         "verify": jsonable(v), "pass_rate": jsonable(v.accuracy[ALL]),
         "row_count_accuracy": jsonable(v.row_count[ALL]),
-        "judge": None, "pairs": None, "anchors": data.anchors,
-        "steps": [dict(s) for s in data.steps], "step_totals": step_totals(data),
+        "judge": jsonable(n.judge),
+        "pairs": None if n.pairs is None else {**jsonable(n.pairs), "total": len(data.pairs)},
+        "anchors": data.anchors, "steps": [dict(s) for s in data.steps], "step_totals": n.steps,
     }  # fmt: skip
-    if data.kind == "run":
-        summary["judge"] = jsonable(judge_stats(data))
-        summary["pairs"] = {**jsonable(pair_stats(data)), "total": len(data.pairs)}
-    return summary
 
 
-def page_charts(data: RunData) -> list[ChartSpec]:
-    charts = verify_charts(verify_stats(data))
-    if data.kind == "run":
-        charts += judge_charts(judge_stats(data)) + pair_charts(pair_stats(data))
-    return charts + step_chart(step_totals(data))
+def page_charts(n: Numbers) -> list[ChartSpec]:
+    charts = verify_charts(n.verify)
+    if n.judge is not None and n.pairs is not None:
+        charts += judge_charts(n.judge) + pair_charts(n.pairs)
+    return charts + step_chart(n.steps)
 
 
 def render_run_page(data: RunData) -> str:
-    summary = run_summary(data)
-    charts = page_charts(data)
+    computed = numbers(data)
+    summary = run_summary(data, computed)
+    charts = page_charts(computed)
     browser = task_browser(data)
     payload = {"summary": summary, "charts": jsonable(charts), "index": browser.index}
     return _template("run.html.j2").render(
