@@ -114,3 +114,31 @@ class HeadlessPage:
 
     def _chrome_height(self) -> int:
         return int(self.run("return window.outerHeight - window.innerHeight") or 0)
+
+
+def screenshot(page: str | Path, out: str | Path, *, width: int = 1400, height: int = 1100,
+               colours: int = 128) -> Path:  # fmt: skip
+    """A PNG of the top of a page, its palette reduced to `colours` (small enough to commit).
+
+    `python -m rlaif_sql.report.chromium runs/revenue/export/report.html docs/report.png`
+    """
+    from PIL import Image
+
+    with HeadlessPage(width=width, height=height) as browser:
+        browser.open(page)
+        shot = browser.screenshot(out, height=height)
+    with Image.open(shot) as image:
+        image.convert("RGB").quantize(colours).save(shot, optimize=True)
+    return Path(shot)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Screenshot the top of a report page.")
+    parser.add_argument("page", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--width", type=int, default=1400)
+    parser.add_argument("--height", type=int, default=1100)
+    args = parser.parse_args()
+    print(screenshot(args.page, args.out, width=args.width, height=args.height))
