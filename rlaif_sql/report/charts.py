@@ -8,7 +8,7 @@ instead of drawing an empty frame.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rlaif_sql.report.judge_stats import JudgeStats, PairStats
@@ -35,7 +35,6 @@ class ChartSpec:
     stacked: bool = False
     y_label: str = ""
     caption: str = ""
-    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _pct(rate: Rate) -> float | None:

@@ -29,6 +29,16 @@ return [width, height, painted, Boolean(Chart.getChart(canvas))];
 """
 
 
+def opened(page: HeadlessPage, task_id: str):
+    """The task panel, once it shows `task_id` (a click sets the URL's #task=, then it opens)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    detail = page.driver.find_element(By.ID, "task-detail")
+    WebDriverWait(page.driver, 10).until(lambda _: detail.get_attribute("data-task-id") == task_id)
+    return detail
+
+
 @pytest.fixture(scope="module")
 def browser():
     with HeadlessPage(width=1300, height=900) as page:
@@ -74,8 +84,8 @@ def test_the_task_browser_finds_a_task_by_id_and_shows_its_candidates(run_page, 
     first = run_page.driver.find_element(By.CSS_SELECTOR, "#task-table tbody tr")
     assert first.get_attribute("data-task-id") == "total"
     first.click()
-    detail = run_page.driver.find_element(By.ID, "task-detail")
-    assert detail.get_attribute("data-task-id") == "total" and detail.is_displayed()
+    detail = opened(run_page, "total")
+    assert detail.is_displayed()
     shown = [e.get_attribute("data-candidate-id")
              for e in detail.find_elements(By.CSS_SELECTOR, ".candidate")]  # fmt: skip
     assert shown == expected
@@ -137,7 +147,7 @@ def test_the_verification_page_paginates_and_finds_a_task_on_a_later_page(
     search = browser.driver.find_element(By.ID, "task-search")
     search.send_keys("t117")
     rows()[0].click()
-    detail = browser.driver.find_element(By.ID, "task-detail")
+    detail = opened(browser, "t117")
     assert [e.get_attribute("data-candidate-id") for e in detail.find_elements(By.CSS_SELECTOR, ".candidate")] == ["t117:0", "t117:1"]  # fmt: skip
     assert browser.driver.find_elements(By.CSS_SELECTOR, "canvas[data-chart='funnel']")
     assert not browser.driver.find_elements(By.CSS_SELECTOR, "#judge")  # verification only
@@ -164,3 +174,10 @@ def test_the_loop_page_draws_its_curves_and_links_the_rounds(browser, tmp_path) 
         for a in browser.driver.find_elements(By.CSS_SELECTOR, "#rounds-table a")
     ]
     assert links == [rounds[k].resolve().as_uri() for k in (1, 2)]
+
+
+def test_a_link_to_a_task_opens_it(browser, report_run) -> None:
+    browser.driver.get(report_run["page"].resolve().as_uri() + "#task=regions")
+    detail = opened(browser, "regions")
+    assert "SELECT region, count(*) AS n FROM orders GROUP BY region" in detail.text
+    assert browser.console("SEVERE") == []

@@ -256,6 +256,11 @@
     openFromHash();
   }
 
+  report.open = function (taskId) {
+    var i = index.findIndex(function (r) { return r[0] === taskId; });
+    if (i >= 0) { openTask(i); }
+    return i >= 0;
+  };
   drawCharts();
   startBrowser();
   report.ready = true;
