@@ -74,7 +74,7 @@ def from_store(
         sample_abstains=sum(1 for (task_id,) in abstains if task_id in infos),
         policy_model=policy_model,
         golds=gold_previews(tasks.values()) if tasks and golds else {},
-        source_path=str(store.path),
+        source_path=display_path(store.path),
     )
 
 
@@ -101,6 +101,14 @@ def from_verification(
         candidates=named,
         verdicts={v.candidate_id: v for v in verdicts},
         golds=gold_previews(tasks) if golds else {},
+    )
+
+
+def display_path(path: Path) -> str:
+    """The path as the reader typed it: relative to the working folder when inside it."""
+    resolved = Path(path).resolve()
+    return (
+        str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else str(path)
     )
 
 
