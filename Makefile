@@ -53,3 +53,4 @@ bench: venv
 	$(PYTHON) -m benchmarks.spider_testsuite
 	$(PYTHON) -m benchmarks.judge_share
 	$(PYTHON) -m benchmarks.learning_effect
+	$(PYTHON) -m benchmarks.report_html

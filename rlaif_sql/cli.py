@@ -57,6 +57,21 @@ def sandbox_options(func: Callable[..., None]) -> Callable[..., None]:
     return func
 
 
+def html_option(default: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """`--html [OUT]`: also write the self-contained HTML report page (docs/report.md)."""
+    return click.option(
+        "--html", "html_out", is_flag=False, flag_value="", default=None, metavar="[OUT]",
+        help=f"Also write the HTML report page to OUT (default: {default}).",
+    )  # fmt: skip
+
+
+def html_path(html_out: str | None, default: Path, *, always: bool = False) -> Path | None:
+    """Where `--html [OUT]` asks for the page: None when not asked (and not `always`)."""
+    if html_out is None:
+        return default if always else None
+    return Path(html_out) if html_out else default
+
+
 @click.group()
 @click.version_option(package_name="rlaif-sql")
 def main() -> None:
@@ -74,9 +89,11 @@ def main() -> None:
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @sandbox_options
+@html_option("beside OUT, as .html")
 def verify(
     tasks_path: Path, cands_path: Path, out_path: Path, progress: bool,
     workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool,
+    html_out: str | None,
 ) -> None:  # fmt: skip
     """Run every hard check on each candidate; write one verdict per line to OUT."""
     from rlaif_sql.verify import verify_many
@@ -91,6 +108,13 @@ def verify(
     summary_path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
     click.echo(format_summary(summary))
     click.echo(f"verdicts: {out_path}  summary: {summary_path}")
+    if (page := html_path(html_out, out_path.with_suffix(".html"))) is not None:
+        from rlaif_sql.report import write_verify_page
+
+        page = write_verify_page(
+            tasks, candidates, verdicts, page, title=out_path.stem, source=cands_path.stem
+        )
+        click.echo(f"report page: {page}")
 
 
 @main.command()
@@ -189,10 +213,14 @@ def pipeline_options(func: Callable[..., None]) -> Callable[..., None]:
 def _step(name: str, help_text: str) -> None:
     @main.command(name, help=help_text)
     @pipeline_options
-    def command(config_path: Path, all_tasks: bool, progress: bool, force: bool) -> None:
+    @html_option("report.html beside report.json; `run` always writes it")
+    def command(
+        config_path: Path, all_tasks: bool, progress: bool, force: bool, html_out: str | None
+    ) -> None:
         from rlaif_sql.pipeline import format_report
 
         pipeline = _pipeline(config_path, all_tasks, progress, force)
+        page = html_path(html_out, pipeline.config.export_dir / "report.html", always=name == "run")
         try:
             if name == "run":
                 report = pipeline.run()
@@ -200,10 +228,16 @@ def _step(name: str, help_text: str) -> None:
                 if name != "report":
                     getattr(pipeline, name)()
                 report = pipeline.report()
+            if page is not None:
+                from rlaif_sql.report import write_pipeline_page
+
+                page = write_pipeline_page(pipeline, page)
         finally:
             pipeline.close()
         click.echo(format_report(report))
         click.echo(f"run store: {pipeline.config.store}  export: {pipeline.config.export_dir}")
+        if page is not None:
+            click.echo(f"report page: {page}")
 
 
 _step(

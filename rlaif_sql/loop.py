@@ -1,6 +1,7 @@
 """`rlaif-sql loop CONFIG --rounds K`: sample from the current policy, verify, judge, pair,
 train (DPO), evaluate; each round's metrics are kept in its run store (`runs` table, key
-`round`) and collected in `loop.json` beside the rounds, so rounds can be compared.
+`round`) and collected in `loop.json` beside the rounds, so rounds can be compared; `loop.html`
+beside it draws the per-round curves and links each round's page (`<export>-round<k>/report.html`).
 
 Round k uses its own store (`<store>-round<k>.duckdb`) and export folder, so a killed loop
 resumes inside the round it was in, and the next round samples from the model round k trained.
@@ -20,6 +21,7 @@ from rlaif_sql.config import PipelineConfig
 from rlaif_sql.evaluate import EvalConfig, evaluate
 from rlaif_sql.models import load_tasks
 from rlaif_sql.pipeline import Pipeline
+from rlaif_sql.report import write_loop_page, write_pipeline_page
 from rlaif_sql.train.common import TrainConfig
 from rlaif_sql.train.dpo import train_dpo
 
@@ -29,6 +31,7 @@ def run_loop(config: PipelineConfig, rounds: int, eval_tasks: Path | None, *, mo
     held_out = load_tasks(eval_tasks) if eval_tasks else None
     history: list[dict[str, Any]] = []
     summary_path = config.store.with_name(config.store.stem + "-loop.json")
+    pages: dict[int, Path] = {}
     for k in range(1, rounds + 1):
         store = config.store.with_name(f"{config.store.stem}-round{k}.duckdb")
         export_dir = config.export_dir.with_name(f"{config.export_dir.name}-round{k}")
@@ -37,6 +40,7 @@ def run_loop(config: PipelineConfig, rounds: int, eval_tasks: Path | None, *, mo
         pipeline = Pipeline(round_config, progress=progress)
         try:
             report = pipeline.run()
+            pages[k] = write_pipeline_page(pipeline, export_dir / "report.html")
             entry: dict[str, Any] = {"round": k, "policy": model, "pairs": report["pairs"],
                                      "verifier_pass_rate": report["verifier_pass_rate"],
                                      "execution_accuracy_train": report["execution_accuracy_policy_model"]}  # fmt: skip
@@ -55,4 +59,7 @@ def run_loop(config: PipelineConfig, rounds: int, eval_tasks: Path | None, *, mo
         history.append(entry)
         summary_path.write_text(json.dumps(history, indent=2, default=str) + "\n")
         click.echo(json.dumps(entry, default=str))
+        loop_page = write_loop_page(history, pages, summary_path.with_suffix(".html"),
+                                    title=f"{config.source}: loop")  # fmt: skip
+        click.echo(f"loop page: {loop_page}  round page: {pages[k]}")
     return history
