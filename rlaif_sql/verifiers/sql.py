@@ -105,7 +105,10 @@ def check(candidate: Candidate, task: SqlTask, *, ctx: VerifierContext) -> Verdi
     if sql != extracted.sql:
         trace.evidence["executed_sql"] = sql
     cache_key = verdict.tree.sql(dialect=task.dialect) if sql == extracted.sql else sql
-    result = ctx.execute(task.db, sql, engine=task.engine, cache_key=cache_key)
+    db = ctx.candidate_db(task.db, policy)  # only what the policy allows is in it
+    if db != task.db:
+        trace.evidence["candidate_db"] = db
+    result = ctx.execute(db, sql, engine=task.engine, cache_key=cache_key)
     trace.evidence["exec_ms"] = result.elapsed_ms
     if not result.ok:
         return trace.verdict(EXEC_REASONS[result.status], result.error or result.status.value)
@@ -165,7 +168,7 @@ def gold_results(task: SqlTask, ctx: VerifierContext, options: CompareOptions) -
     for gold_sql in task.gold_sql:
         tree = _parse_or_none(gold_sql, task.dialect)
         sql = engine_sql(gold_sql, tree, task, schema, options) if tree is not None else gold_sql
-        result = ctx.execute(task.db, sql, engine=task.engine)
+        result = ctx.execute(task.db, sql, engine=task.engine, trusted=True)
         golds.append(Gold(gold_sql, result, gold_orders(gold_sql, tree, options)))
     if all(g.result.status is not ExecStatus.ABSTAIN for g in golds):
         ctx.gold_cache[key] = tuple(golds)
@@ -224,8 +227,8 @@ def _check_suite(
     }
     trace.evidence["test_suite"] = evidence
     for index, (db, seed) in enumerate(zip(suite.databases, suite.seeds, strict=True)):
-        gold = ctx.execute(db, gold_sql, engine=task.engine)
-        mine = ctx.execute(db, sql, engine=task.engine)
+        gold = ctx.execute(db, gold_sql, engine=task.engine, trusted=True)
+        mine = ctx.execute(ctx.candidate_db(db, ctx.policy_for(task)), sql, engine=task.engine)
         if ExecStatus.ABSTAIN in (gold.status, mine.status):
             return trace.verdict(
                 Reason.ABSTAIN, f"test-suite database {db} could not be run", **counts
