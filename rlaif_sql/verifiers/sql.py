@@ -25,6 +25,7 @@ from rlaif_sql.verifiers.sql_policy import (
     sqlite_like_as_ilike,
     sqlite_quoted_strings_as_literals,
 )
+from rlaif_sql.verifiers.sql_policy_shape import drop_denied_excludes
 
 VERIFIER_VERSION = "sql@1"
 CHECKS = ("extract", "policy", "execute", "compare", "test_suite")
@@ -101,13 +102,17 @@ def check(candidate: Candidate, task: SqlTask, *, ctx: VerifierContext) -> Verdi
     trace.passed("policy", ", ".join(verdict.tables))
 
     assert verdict.tree is not None
-    sql = engine_sql(extracted.sql, verdict.tree, task, schema, options)
-    if sql != extracted.sql:
-        trace.evidence["executed_sql"] = sql
-    cache_key = verdict.tree.sql(dialect=task.dialect) if sql == extracted.sql else sql
     db = ctx.candidate_db(task.db, policy)  # only what the policy allows is in it
+    text, tree = extracted.sql, verdict.tree
     if db != task.db:
         trace.evidence["candidate_db"] = db
+        trimmed = drop_denied_excludes(tree, schema, policy)  # EXCLUDE (email): not there
+        if trimmed is not None:
+            text, tree = trimmed.sql(dialect=task.dialect), trimmed
+    sql = engine_sql(text, tree, task, schema, options)
+    if sql != extracted.sql:
+        trace.evidence["executed_sql"] = sql
+    cache_key = tree.sql(dialect=task.dialect) if sql == extracted.sql else sql
     result = ctx.execute(db, sql, engine=task.engine, cache_key=cache_key)
     trace.evidence["exec_ms"] = result.elapsed_ms
     if not result.ok:

@@ -82,10 +82,16 @@ def check_shapes(qualified: exp.Expr, schema: Schema, policy: Policy) -> str | N
     return None
 
 
-def _denied_columns(table: str, schema: Schema, policy: Policy) -> list[str]:
+def _table_columns(table: str, schema: Schema) -> tuple[str, list[str]]:
+    """The schema's spelling of `table` (names are case-insensitive) and its columns."""
     known = {name.lower(): name for name in schema}
-    columns = schema.get(known.get(table.lower(), table), {})
-    return [c for c in columns if policy.column_denied(known.get(table.lower(), table), c)]
+    name = known.get(table.lower(), table)
+    return name, list(schema.get(name, {}))
+
+
+def _denied_columns(table: str, schema: Schema, policy: Policy) -> list[str]:
+    name, columns = _table_columns(table, schema)
+    return [c for c in columns if policy.column_denied(name, c)]
 
 
 def _check_scope(
@@ -161,3 +167,54 @@ def _whole_row_candidate(node: exp.Expr) -> bool:
     if isinstance(node, exp.TableColumn):
         return True
     return isinstance(node, exp.Column) and not node.table and not isinstance(node.this, exp.Star)
+
+
+def drop_denied_excludes(tree: exp.Expr, schema: Schema, policy: Policy) -> exp.Expr | None:
+    """`* EXCLUDE (email)` for the candidate's database, where `email` does not exist.
+
+    The policy allows a star that excludes every denied column; DuckDB refuses to exclude a
+    column that is not there. Returns a copy without the names that only denied columns of
+    the star's tables provide, or None when no EXCLUDE list names one (the usual case).
+    """
+    if not policy.deny_columns:
+        return None
+    copy = tree.copy()
+    changed = False
+    for scope in traverse_scope(copy):
+        if not isinstance(scope.expression, exp.Select):
+            continue
+        for item in scope.expression.expressions:
+            star = item.this if isinstance(item, exp.Column) else item
+            if not isinstance(star, exp.Star) or not star.args.get("except_"):
+                continue
+            sources = _star_sources(scope, item)
+            kept = [
+                c for c in star.args["except_"] if not _only_denied(c.name, sources, schema, policy)
+            ]
+            if len(kept) < len(star.args["except_"]):
+                star.set("except_", kept or None)
+                changed = True
+    return copy if changed else None
+
+
+def _star_sources(scope: Scope, item: exp.Expr) -> list[object]:
+    table = item.table if isinstance(item, exp.Column) else ""
+    picked = scope.selected_sources.items()
+    return [source for alias, (_, source) in picked if not table or alias == table]
+
+
+def _only_denied(name: str, sources: list[object], schema: Schema, policy: Policy) -> bool:
+    """Every source with a column `name` is a table on which that column is denied."""
+    providers = 0
+    for source in sources:
+        if isinstance(source, exp.Table):
+            table, names = _table_columns(source.name, schema)
+            columns = {c.lower(): c for c in names}
+            if name.lower() not in columns:
+                continue
+            if not policy.column_denied(table, columns[name.lower()]):
+                return False
+            providers += 1
+        elif name.lower() in {n.lower() for n in getattr(source.expression, "named_selects", [])}:
+            return False
+    return providers > 0
