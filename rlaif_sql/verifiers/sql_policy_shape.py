@@ -107,7 +107,7 @@ def _check_scope(
         if problem:
             return problem
     for node in scope.walk():
-        problem = _check_node(node, local, hidden, schema, policy)
+        problem = _check_node(node, scope, local, hidden, schema, policy)
         if problem:
             return problem
     return None
@@ -133,7 +133,12 @@ def _check_table(table: exp.Table, schema: Schema, policy: Policy) -> str | None
 
 
 def _check_node(
-    node: exp.Expr, local: dict[str, str], hidden: dict[str, str], schema: Schema, policy: Policy
+    node: exp.Expr,
+    scope: Scope,
+    local: dict[str, str],
+    hidden: dict[str, str],
+    schema: Schema,
+    policy: Policy,
 ) -> str | None:
     where = f" over {', '.join(sorted(set(local.values())))}" if local else ""
     if isinstance(node, exp.Columns) and local:
@@ -143,7 +148,7 @@ def _check_node(
     if isinstance(node, exp.Star) and local and not _plain_star(node):
         return f"* inside an expression ({node.parent.sql()[:60]}){where}: name the columns"
     if _whole_row_candidate(node):
-        table = hidden.get(node.name.lower())
+        table = _whole_row_table(scope, node.name.lower(), hidden, schema, policy)
         if table is not None:
             denied = _denied_columns(table, schema, policy)
             return (
@@ -151,6 +156,21 @@ def _check_node(
                 f"denied {denied[0]}: select the allowed columns by name"
             )
     return None
+
+
+def _whole_row_table(
+    scope: Scope | None, name: str, hidden: dict[str, str], schema: Schema, policy: Policy
+) -> str | None:
+    """The table with a denied column that alias `name` stands for, looked up from `scope`
+    outwards (a CTE or subquery of that name is fine); unresolved: any such alias."""
+    while scope is not None:
+        for alias, source in scope.sources.items():
+            if alias.lower() == name:
+                if isinstance(source, exp.Table) and _denied_columns(source.name, schema, policy):
+                    return source.name
+                return None
+        scope = scope.parent
+    return hidden.get(name)
 
 
 def _plain_star(star: exp.Star) -> bool:

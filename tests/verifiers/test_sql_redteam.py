@@ -224,6 +224,8 @@ CONTROLS = [
     f"SELECT count(*) FROM (SELECT customer_id, name FROM {C}) t",
     f"SELECT count(*) FROM (SELECT * EXCLUDE (email, phone) FROM {C}) t",
     f"SELECT count(*) FROM (SELECT c.* EXCLUDE (phone, email) FROM {C} c) t",
+    f"WITH c AS (SELECT c.name FROM {C} c) SELECT count(c) FROM c",  # whole row of a CTE
+    f"SELECT count(t) FROM (SELECT customer_id, name FROM {C}) t",
     f"SELECT count(*) FROM {C} t(a, b) WHERE false",  # denied table: refused, see below
 ]
 
