@@ -76,10 +76,24 @@ def duckdb_refusal(conn: Any, sql: str) -> str | None:
     tree = json.loads(serialized)
     if tree.get("error"):
         return f"the engine could not inspect this query: {tree.get('error_message', '')[:200]}"
-    return _walk(tree)
+    problem, suspects, ctes = _walk(tree)
+    if problem:
+        return problem
+    for table in suspects - ctes:  # `FROM duckdb_tables`: the catalog, unless a table of ours
+        found = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_catalog = "
+            "current_database() AND table_schema = 'main' AND lower(table_name) = $1",
+            [table],
+        ).fetchone()[0]
+        if not found:
+            return f"{table} is part of the catalog; it is refused for candidates"
+    return None
 
 
-def _walk(tree: Any) -> str | None:
+def _walk(tree: Any) -> tuple[str | None, set[str], set[str]]:
+    """(a refusal, unqualified table names that may be catalog views, CTE names)."""
+    suspects: set[str] = set()
+    ctes: set[str] = set()
     stack = [tree]
     while stack:
         node = stack.pop()
@@ -88,14 +102,16 @@ def _walk(tree: Any) -> str | None:
             continue
         if not isinstance(node, dict):
             continue
-        problem = _check_node(node)
+        problem = _check_node(node, suspects)
         if problem:
-            return problem
+            return problem, suspects, ctes
+        if isinstance(node.get("cte_map"), dict):
+            ctes |= {str(e.get("key", "")).lower() for e in node["cte_map"].get("map", [])}
         stack.extend(v for v in node.values() if isinstance(v, dict | list))
-    return None
+    return None, suspects, ctes
 
 
-def _check_node(node: dict[str, Any]) -> str | None:
+def _check_node(node: dict[str, Any], suspects: set[str]) -> str | None:
     name = node.get("function_name")
     if isinstance(name, str) and refused_name(name):
         return f"{name}() runs SQL text or reads the catalog; it is refused for candidates"
@@ -106,12 +122,9 @@ def _check_node(node: dict[str, Any]) -> str | None:
         table = str(node.get("table_name", "")).lower()
         schema = str(node.get("schema_name", "")).lower()
         catalog = str(node.get("catalog_name", "")).lower()
-        if (
-            schema in CATALOG_SCHEMAS
-            or catalog in CATALOG_DATABASES
-            or table in CATALOG_SCHEMAS
-            or refused_name(table)
-        ):
+        if schema in CATALOG_SCHEMAS or catalog in CATALOG_DATABASES:
             shown = ".".join(p for p in (catalog, schema, table) if p)
             return f"{shown} is part of the catalog; it is refused for candidates"
+        if table.startswith(CATALOG_PREFIXES):
+            suspects.add(table)
     return None

@@ -332,12 +332,20 @@ def test_the_worker_refuses_sql_text_and_catalog_reads_of_untrusted_queries(
     assert sandbox.execute(warehouse, sql, trusted=True).ok  # the same text, trusted, runs
 
 
-def test_the_catalog_guard_does_not_refuse_ordinary_queries(sandbox, warehouse):
+def test_the_catalog_guard_does_not_refuse_ordinary_queries(sandbox, warehouse, tmp_path):
     for sql in (
         "SELECT region_name FROM dim_region ORDER BY region_id DESC",
         "SELECT 'query' AS show, 'pg_' || 'x' AS describe_me FROM dim_region",
+        "WITH duckdb_x AS (SELECT 1 AS one) SELECT one FROM duckdb_x",
     ):
         assert sandbox.execute(warehouse, sql).ok, sql
+    own = tmp_path / "own.duckdb"  # user tables whose names look like the catalog's
+    with duckdb.connect(str(own)) as con:
+        con.execute(
+            "CREATE TABLE pg_orders AS SELECT 1 AS id; CREATE TABLE query AS SELECT 2 AS id"
+        )
+    assert sandbox.execute(own, "SELECT id FROM pg_orders").rows == ((1,),)
+    assert sandbox.execute(own, "SELECT id FROM query").rows == ((2,),)
 
 
 # ------------------------------------------------------------------ SQLite
