@@ -56,8 +56,9 @@ class VerifierContext:
         self._sql: SqlSandbox | None = None
         self._code: CodeSandbox | None = None
         self._policies: dict[str | None, Policy] = {}
-        self._results: dict[tuple[str, str, str, bool], ExecutionResult] = {}
-        self._inflight: dict[tuple[str, str, str, bool], threading.Event] = {}
+        self._results: dict[tuple[str, str, str], tuple[ExecutionResult, bool]] = {}
+        """(result, whether it ran trusted) per (db, engine, cache key)."""
+        self._inflight: dict[tuple[str, str, str], threading.Event] = {}
         self._derived: dict[tuple[Any, ...], str] = {}
         self._derive_lock = threading.Lock()
         self.gold_cache: dict[tuple[str, str], Any] = {}
@@ -122,15 +123,22 @@ class VerifierContext:
         cache_key: str | None = None,
         trusted: bool = False,
     ) -> ExecutionResult:
-        """Run `sql` once per (db, engine, cache_key, trusted); infrastructure failures are
-        retried. Untrusted SQL (the default) may not run SQL text or read the catalog in the
-        engine either; golds are trusted."""
-        key = (db, engine, cache_key or sql, trusted)
+        """Run `sql` once per (db, engine, cache_key); infrastructure failures are retried.
+
+        Untrusted SQL (the default) may not run SQL text or read the catalog in the engine
+        either; golds are trusted. The two differ only in that refusal, so an untrusted query
+        reuses a trusted result of the same text on the same database (a candidate that is
+        its gold runs once), and a trusted one reruns only where the untrusted run was refused.
+        """
+        key = (db, engine, cache_key or sql)
         while True:
             with self._lock:
-                if key in self._results:
+                cached = self._results.get(key)
+                if cached is not None and (
+                    cached[1] or not trusted or cached[0].status is not ExecStatus.FORBIDDEN
+                ):
                     self.cache_hits += 1
-                    return self._results[key]
+                    return cached[0]
                 waiter = self._inflight.get(key)
                 if waiter is None:
                     self._inflight[key] = threading.Event()
@@ -141,7 +149,7 @@ class VerifierContext:
             with self._lock:
                 self.executions += 1
                 if result.status is not ExecStatus.ABSTAIN:
-                    self._results[key] = result
+                    self._results[key] = (result, trusted)
             return result
         finally:
             with self._lock:

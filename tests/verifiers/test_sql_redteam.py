@@ -411,3 +411,19 @@ def test_sqlite_attacks_are_policy_violations(ctx, lite, tmp_path, sql, detail):
     assert "secret.example" not in json.dumps(verdict.to_dict(), default=str)
     ok = verify(dataclasses.replace(task), "SELECT name FROM people", ctx=ctx)
     assert ok.passed, ok.detail
+
+
+def test_a_refused_untrusted_run_is_never_served_to_a_trusted_one(warehouse, tmp_path):
+    config = VerifyConfig(sandbox=LIMITS, derived_dir=tmp_path)
+    sql = "SELECT count(*) > 0 AS any FROM duckdb_tables()"
+    with VerifierContext(config) as context:
+        refused = context.execute(str(warehouse), sql, engine="duckdb")
+        assert refused.status is ExecStatus.FORBIDDEN
+        assert context.execute(str(warehouse), sql, engine="duckdb", trusted=True).rows == (
+            (True,),
+        )
+        gold = "SELECT count(*) AS n FROM dim_region"
+        first = context.execute(str(warehouse), gold, engine="duckdb", trusted=True)
+        executions = context.executions
+        again = context.execute(str(warehouse), gold, engine="duckdb")  # a candidate = the gold
+        assert again == first and context.executions == executions

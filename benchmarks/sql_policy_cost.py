@@ -1,0 +1,179 @@
+"""What issue 17's SQL hardening costs per verified candidate: before vs after, in one run.
+
+Arms, each a fresh subprocess, alternating, --rounds times; each arm's median is reported:
+- before: the package at --baseline (a git ref, extracted with `git archive`)
+- after:  the package of this checkout (policy shape rules, the policy's copy of the
+          database, the worker's catalog guard)
+
+Workloads, each verified by one sandbox worker with a fresh VerifierContext (the clock starts
+after an untimed warm-up pass in the same process, so imports, worker start-up and the
+policy's copy are outside it; the copy's cold build time is reported apart):
+- revenue: the revenue pack's labelled candidates but the 7 labelled timeout/resource_limit
+  (they measure the time limit, not the verifier): 224 (restrictive policy: a copy is used)
+- spider_sqlite: one system's 972 Spider dev predictions on SQLite (permissive: no copy)
+- spider_duckdb: --queries Spider queries transpiled to DuckDB, each its own task's gold as
+  in sql_throughput's verify arm (permissive: no copy)
+
+    python -m benchmarks.sql_policy_cost [--baseline a1112e9] [--rounds 3] [--queries 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.machine import REALDATA, REPO_ROOT, RESULTS, describe_machine
+
+WORKLOADS = ("revenue", "spider_sqlite", "spider_duckdb")
+REVENUE = REPO_ROOT / "examples" / "revenue"
+
+
+def _verify_seconds(tasks: list[Any], candidates: list[Any]) -> float:
+    from rlaif_sql.sandboxes.results import SandboxLimits
+    from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
+    from rlaif_sql.verify import verify_many
+
+    config = VerifyConfig(sandbox=SandboxLimits(timeout_s=10), workers=1)
+    with VerifierContext(config) as warm:  # imports, worker start, the policy's copy
+        list(verify_many(tasks, candidates, ctx=warm))
+    with VerifierContext(config) as ctx:
+        ctx.sql_sandbox.execute(tasks[0].db, "SELECT 1")
+        started = time.perf_counter()
+        list(verify_many(tasks, candidates, ctx=ctx))
+        return time.perf_counter() - started
+
+
+def child(workload: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Runs inside an arm's tree: only APIs that both versions have."""
+    from rlaif_sql.models import Candidate, SqlTask, load_tasks
+
+    if workload == "revenue":
+        tasks = [dataclasses.replace(t, db=spec["revenue_db"], policy=spec["revenue_policy"])
+                 for t in load_tasks(REVENUE / "tasks.jsonl")]  # fmt: skip
+        rows = [json.loads(line) for line in (REVENUE / "candidates.jsonl").open()]
+        rows = [r for r in rows if r["expected_reason"] not in ("timeout", "resource_limit")]
+        candidates = [Candidate(r["task_id"], r["candidate_id"], r["completion"]) for r in rows]
+    elif workload == "spider_sqlite":
+        from benchmarks.spider_agreement import build
+
+        all_tasks, all_candidates, _ = build(Path(spec["spider"]), "sqlite", "spider")
+        system = all_candidates[0].candidate_id.split("/")[0]
+        candidates = [c for c in all_candidates if c.candidate_id.startswith(f"{system}/")]
+        tasks = all_tasks
+    else:
+        tasks = [
+            SqlTask(f"q{i}", "", db, (sql,), dialect="duckdb", compare={"profile": "strict"})
+            for i, (db, sql) in enumerate(spec["duckdb_queries"])
+        ]
+        candidates = [Candidate(t.task_id, f"{t.task_id}-c", t.gold_sql[0]) for t in tasks]
+    return {"seconds": _verify_seconds(tasks, candidates), "candidates": len(candidates)}
+
+
+def extract(ref: str, into: Path) -> Path:
+    """The tree at `ref` (plus this script, which the old tree may lack)."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = into / "tree.tar"
+    subprocess.run(["git", "-C", str(REPO_ROOT), "archive", "-o", str(archive), ref], check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(into / "tree", filter="data")
+    tree = into / "tree"
+    (tree / "benchmarks" / "sql_policy_cost.py").write_text(Path(__file__).read_text())
+    return tree
+
+
+def run_arm(tree: Path, workload: str, spec_file: Path, cache: Path) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(tree), "RLAIF_SQL_CACHE": str(cache)}
+    command = [sys.executable, "-m", "benchmarks.sql_policy_cost", "--child", workload,
+               "--spec", str(spec_file)]  # fmt: skip
+    done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def copy_build_seconds(db: Path, policy_file: Path) -> float:
+    from rlaif_sql.policy import load_policy
+    from rlaif_sql.sandboxes.derived import derived_database
+
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        derived_database(db, load_policy(str(policy_file)), Path(folder))
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default="a1112e9", help="git ref of the 'before' arm")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--realdata", type=Path, default=REALDATA)
+    parser.add_argument("--child", choices=WORKLOADS)
+    parser.add_argument("--spec", type=Path)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, json.loads(args.spec.read_text()))))
+        return
+    from benchmarks.sql_throughput import workload
+
+    sys.path.insert(0, str(REVENUE))
+    from build_db import build as build_revenue  # type: ignore[import-not-found]
+
+    revenue_db = build_revenue()
+    spec = {
+        "revenue_db": str(revenue_db),
+        "revenue_policy": str(REVENUE / "policy.toml"),
+        "spider": str(args.realdata / "spider"),
+        "duckdb_queries": workload(args.realdata / "spider", args.queries),
+    }
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        (root / "spec.json").write_text(json.dumps(spec))
+        trees = {"before": extract(args.baseline, root / "base"), "after": REPO_ROOT}
+        seconds: dict[str, dict[str, list[float]]] = {}
+        counts: dict[str, int] = {}
+        for _ in range(args.rounds):
+            for name in WORKLOADS:
+                for arm, tree in trees.items():
+                    out = run_arm(tree, name, root / "spec.json", root / f"cache-{arm}")
+                    seconds.setdefault(name, {}).setdefault(arm, []).append(out["seconds"])
+                    counts[name] = out["candidates"]
+    report(args, seconds, counts, copy_build_seconds(revenue_db, REVENUE / "policy.toml"))
+
+
+def report(args: Any, seconds: dict[str, dict[str, list[float]]], counts: dict[str, int],
+           build_s: float) -> None:  # fmt: skip
+    ms = {
+        name: {arm: round(statistics.median(v) / counts[name] * 1000, 3) for arm, v in arms.items()}
+        for name, arms in seconds.items()
+    }
+    result = {
+        "benchmark": "sql_policy_cost",
+        "machine": describe_machine(),
+        "note": "2 shared cores, other sessions running: compare the arms, not across runs",
+        "baseline": args.baseline,
+        "rounds": args.rounds,
+        "candidates": counts,
+        "seconds_per_round": {
+            n: {a: [round(x, 3) for x in v] for a, v in arms.items()} for n, arms in seconds.items()
+        },
+        "ms_per_candidate": ms,
+        "after_vs_before": {n: round(m["after"] / m["before"], 3) for n, m in ms.items()},
+        "revenue_policy_copy_cold_build_s": round(build_s, 3),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "sql_policy_cost.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("ms_per_candidate", "after_vs_before")}, indent=2))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
