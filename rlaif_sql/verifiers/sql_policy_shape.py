@@ -53,6 +53,8 @@ def check_table_functions(tree: exp.Expr) -> str | None:
     """Table functions are refused wherever they appear: FROM, JOIN, LATERAL, subqueries, CTEs."""
     for node in tree.find_all(exp.Table, exp.Lateral):
         inner = node.this
+        if inner is None:
+            continue
         if isinstance(node, exp.Table) and not isinstance(inner, exp.Identifier):
             return f"table function {inner.sql()[:80]} is not allowed in FROM; read tables by name"
         if isinstance(node, exp.Lateral) and not isinstance(inner, exp.Subquery | exp.Select):
