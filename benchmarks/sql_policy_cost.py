@@ -69,6 +69,7 @@ def child(workload: str, spec: dict[str, Any]) -> dict[str, Any]:
     """Runs inside an arm's tree: only APIs that both versions have."""
     from rlaif_sql.models import Candidate, SqlTask, load_tasks
 
+    tasks: list[Any]
     if workload == "revenue":
         tasks = [dataclasses.replace(t, db=spec["revenue_db"], policy=spec["revenue_policy"])
                  for t in load_tasks(REVENUE / "tasks.jsonl")]  # fmt: skip
@@ -137,7 +138,7 @@ def main() -> None:
     from benchmarks.sql_throughput import workload
 
     sys.path.insert(0, str(REVENUE))
-    from build_db import build as build_revenue  # type: ignore[import-not-found]
+    from build_db import build as build_revenue
 
     revenue_db = build_revenue()
     spec = {

@@ -148,7 +148,8 @@ def _check_node(
     if isinstance(node, exp.PositionalColumn) and local:
         return f"positional reference {node.sql()}{where}, which has a denied column: use names"
     if isinstance(node, exp.Star) and local and not _plain_star(node):
-        return f"* inside an expression ({node.parent.sql()[:60]}){where}: name the columns"
+        shown = (node.parent or node).sql()[:60]
+        return f"* inside an expression ({shown}){where}: name the columns"
     if _whole_row_candidate(node):
         table = _whole_row_table(scope, node.name.lower(), hidden, schema, policy)
         if table is not None:
@@ -219,13 +220,15 @@ def drop_denied_excludes(tree: exp.Expr, schema: Schema, policy: Policy) -> exp.
     return copy if changed else None
 
 
-def _star_sources(scope: Scope, item: exp.Expr) -> list[object]:
+def _star_sources(scope: Scope, item: exp.Expr) -> list[exp.Table | Scope]:
     table = item.table if isinstance(item, exp.Column) else ""
     picked = scope.selected_sources.items()
     return [source for alias, (_, source) in picked if not table or alias == table]
 
 
-def _only_denied(name: str, sources: list[object], schema: Schema, policy: Policy) -> bool:
+def _only_denied(
+    name: str, sources: list[exp.Table | Scope], schema: Schema, policy: Policy
+) -> bool:
     """Every source with a column `name` is a table on which that column is denied."""
     providers = 0
     for source in sources:
