@@ -107,7 +107,7 @@ def _determinism(
         sql = engine_sql(
             variant.sql(dialect=task.dialect), variant, task, ctx.schema_for(task), options
         )
-        results.append(ctx.execute(task.db, sql, engine=task.engine))
+        results.append(ctx.execute(task.db, sql, engine=task.engine, trusted=True))
     if all(r.ok for r in results) and sorted(map(repr, results[0].rows)) != sorted(
         map(repr, results[1].rows)
     ):

@@ -182,6 +182,8 @@ class SqliteDb:
     conn: sqlite3.Connection
     denied: list[str] = field(default_factory=list)
     authorized: int = 0
+    guard: bool = True
+    """The running query is untrusted: reads of sqlite_master are refused too."""
 
 
 def open_sqlite(
@@ -225,14 +227,26 @@ def _authorizer(
         action: int, arg1: str | None, arg2: str | None, _db: str | None, _src: str | None
     ) -> int:
         db.authorized += 1
-        if action in SQLITE_ALLOWED_ACTIONS and (
-            action != sqlite3.SQLITE_FUNCTION or (arg2 or "").lower() not in SQLITE_DENIED_FUNCTIONS
-        ):
+        if _allowed(action, arg1, arg2, db.guard):
             return sqlite3.SQLITE_OK
         db.denied.append(f"action {action} ({arg1}, {arg2})")
         return sqlite3.SQLITE_DENY
 
     return authorize
+
+
+SQLITE_CATALOG_TABLES = frozenset({"sqlite_master", "sqlite_temp_master"})
+"""The names SQLite's authorizer gives reads of sqlite_master/sqlite_schema (and temp)."""
+
+
+def _allowed(action: int, arg1: str | None, arg2: str | None, guard: bool) -> bool:
+    if action not in SQLITE_ALLOWED_ACTIONS:
+        return False
+    if action == sqlite3.SQLITE_FUNCTION:
+        return (arg2 or "").lower() not in SQLITE_DENIED_FUNCTIONS
+    if action == sqlite3.SQLITE_READ and guard:  # untrusted: not the catalog
+        return (arg1 or "").lower() not in SQLITE_CATALOG_TABLES
+    return True
 
 
 # SQLITE_ERROR is SQLite's catch-all primary code: syntax errors, unknown names and limit

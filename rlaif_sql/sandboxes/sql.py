@@ -223,8 +223,14 @@ class SqlSandbox:
         for slot in range(workers):
             self._idle.put(slot)
 
-    def execute(self, db: str | Path, sql: str, *, engine: str | None = None) -> ExecutionResult:
-        """Run one SELECT on `db`; never raises for the query's fault."""
+    def execute(
+        self, db: str | Path, sql: str, *, engine: str | None = None, trusted: bool = False
+    ) -> ExecutionResult:
+        """Run one SELECT on `db`; never raises for the query's fault.
+
+        Untrusted SQL (the default) may not run SQL text or read the catalog: the worker
+        refuses it on the engine's own parse (see `catalog_guard`). Golds are trusted.
+        """
         engine = engine or _engine_for(db)
         if engine not in ENGINES:
             raise ConfigError(f"engine={engine!r} must be one of {ENGINES}")
@@ -232,7 +238,9 @@ class SqlSandbox:
         slot = self._idle.get()
         try:
             started = time.perf_counter()
-            status, columns, rows, error_class, error = self._run(slot, engine, path, sql)
+            status, columns, rows, error_class, error = self._run(
+                slot, engine, path, sql, not trusted
+            )
         finally:
             self._idle.put(slot)
         elapsed = round((time.perf_counter() - started) * 1000, 3)
@@ -264,7 +272,7 @@ class SqlSandbox:
 
     # ------------------------------------------------------------------ internals
 
-    def _run(self, slot: int, engine: str, path: str, sql: str) -> tuple[Any, ...]:
+    def _run(self, slot: int, engine: str, path: str, sql: str, guard: bool) -> tuple[Any, ...]:
         deaths: list[int | None] = []
         deadline = None
         while len(deaths) < 2:
@@ -276,7 +284,7 @@ class SqlSandbox:
             budget = deadline - GRACE_S - now
             if budget <= 0:
                 break
-            job = (next(self._ids), engine, path, sql, budget)
+            job = (next(self._ids), engine, path, sql, budget, guard)
             self._count("queries")
             try:
                 meta, rows = process.request(job, deadline)

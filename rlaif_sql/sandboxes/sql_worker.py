@@ -4,7 +4,7 @@ Started by `rlaif_sql.sandboxes.sql.SqlSandbox` as ``python <this file>``, so it
 only the standard library, duckdb and its sibling `engines` (never the `rlaif_sql` package,
 whose import would pull in sqlglot). Protocol: frames of an 8-byte little-endian length and
 a pickle. The parent sends a config dict, the worker answers ("ready", info); then each
-request ``(request_id, engine, path, sql, budget_s)`` gets a meta frame
+request ``(request_id, engine, path, sql, budget_s, guard)`` gets a meta frame
 ``(request_id, status, columns, row_count, error_class, error, chunk_count)`` followed by
 `chunk_count` frames, each a pickled list of row tuples.
 """
@@ -25,8 +25,9 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 
 if __package__:
-    from rlaif_sql.sandboxes import engines
-else:  # run as a script by the parent: the sibling file, without the heavy package
+    from rlaif_sql.sandboxes import catalog_guard, engines
+else:  # run as a script by the parent: the sibling files, without the heavy package
+    import catalog_guard  # type: ignore[no-redef]
     import engines  # type: ignore[no-redef]
 
 HEADER = struct.Struct("<Q")
@@ -156,14 +157,18 @@ class Worker:
         (conn.conn if isinstance(conn, engines.SqliteDb) else conn).close()
 
     def handle(self, request: tuple[Any, ...]) -> list[bytes]:
-        request_id, engine, path, sql, budget = request
+        request_id, engine, path, sql, budget, guard = request
         deadline = time.monotonic() + budget
-        result = self.run(engine, path, sql, deadline)
+        result = self.run(engine, path, sql, deadline, guard)
         status, columns, count, error_class, error, chunks = result
         meta = pickle.dumps((request_id, status, columns, count, error_class, error, len(chunks)))
         return frames(meta, *chunks)
 
-    def run(self, engine: str, path: str, sql: str, deadline: float) -> tuple[Any, ...]:
+    def run(
+        self, engine: str, path: str, sql: str, deadline: float, guard: bool = True
+    ) -> tuple[Any, ...]:
+        """`guard`: the query is untrusted; SQL text execution and catalog reads are refused
+        (see `catalog_guard`)."""
         if "\x00" in sql:
             return engines.PARSE_ERROR, (), 0, "", "the query text contains a NUL character", []
         try:
@@ -175,11 +180,18 @@ class Worker:
         except Exception as exc:  # missing, unreadable or not a database: not the query's fault
             return engines.ABSTAIN, (), 0, type(exc).__name__, f"cannot open {path}: {exc}", []
         if engine == "duckdb":
-            return self.run_duckdb(conn, path, sql, deadline)
+            return self.run_duckdb(conn, path, sql, deadline, guard=guard)
+        conn.guard = guard
         return self.run_sqlite(conn, sql, deadline)
 
     def run_duckdb(
-        self, conn: Any, path: str, sql: str, deadline: float, retry: bool = True
+        self,
+        conn: Any,
+        path: str,
+        sql: str,
+        deadline: float,
+        retry: bool = True,
+        guard: bool = True,
     ) -> Any:
         self.watchdog.arm(deadline, conn.interrupt)
         try:
@@ -187,6 +199,9 @@ class Worker:
             if isinstance(statement, tuple):
                 status, message = statement
                 return status, (), 0, "", message, []
+            refusal = catalog_guard.duckdb_refusal(conn, sql) if guard else None
+            if refusal is not None:
+                return engines.FORBIDDEN, (), 0, "CatalogGuard", refusal, []
             return self.fetch(conn.execute(statement))
         except BaseException as exc:
             fired = self.watchdog.disarm()
@@ -197,7 +212,7 @@ class Worker:
                 # other databases' buffers may hold the memory: drop them, try once more
                 for key in [k for k in self.connections if k[1] != path]:
                     self.drop(key)
-                return self.run_duckdb(conn, path, sql, deadline, retry=False)
+                return self.run_duckdb(conn, path, sql, deadline, retry=False, guard=guard)
             status = engines.TIMEOUT if fired else engines.duckdb_status(exc)
             return status, (), 0, type(exc).__name__, str(exc)[:2000], []
         finally:
@@ -306,6 +321,7 @@ def main() -> int:
     info: dict[str, Any] = dict(limit_resources(config, worker))
     info |= {"pid": os.getpid(), "duckdb": engines.duckdb.__version__}
     info["duckdb_refused"] = worker.duckdb_refused
+    info["catalog_guard"] = catalog_guard.available(engines.duckdb)
     write_all(answers, frames(pickle.dumps(("ready", info))))
     poller = select.poll()
     poller.register(requests.fileno(), select.POLLIN)

@@ -6,6 +6,7 @@ run once per database. A context is thread-safe and should be closed (or used wi
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,9 @@ class VerifyConfig:
     test_suite: Any = None
     """A `rlaif_sql.testsuite.distil.SuiteConfig`: check every SQL task on generated databases
     too (tasks can also ask for it with `compare: {"test_suite": true}`)."""
+    derived_dir: Path | None = None
+    """Where the policy's copies of databases (only allowed tables and columns) are cached;
+    None: `$RLAIF_SQL_CACHE/derived` or `~/.cache/rlaif_sql/derived`."""
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -52,8 +56,11 @@ class VerifierContext:
         self._sql: SqlSandbox | None = None
         self._code: CodeSandbox | None = None
         self._policies: dict[str | None, Policy] = {}
-        self._results: dict[tuple[str, str, str], ExecutionResult] = {}
+        self._results: dict[tuple[str, str, str], tuple[ExecutionResult, bool]] = {}
+        """(result, whether it ran trusted) per (db, engine, cache key)."""
         self._inflight: dict[tuple[str, str, str], threading.Event] = {}
+        self._derived: dict[tuple[Any, ...], str] = {}
+        self._derive_lock = threading.Lock()
         self.gold_cache: dict[tuple[str, str], Any] = {}
         self._suites: dict[Any, threading.Event] = {}
         self._suite_results: dict[Any, Any] = {}
@@ -88,38 +95,72 @@ class VerifierContext:
     def schema_for(self, task: SqlTask) -> Schema:
         return read_schema(Path(task.db))
 
+    def candidate_db(self, db: str, policy: Policy) -> str:
+        """The database a candidate runs on: `db` with only what `policy` allows in it
+        (see `rlaif_sql.sandboxes.derived`); `db` itself when the policy hides nothing."""
+        try:
+            stat = os.stat(db)
+        except OSError:  # missing: the sandbox says so (an abstain), not this lookup
+            return db
+        key = (db, stat.st_size, stat.st_mtime_ns, stat.st_ino, policy)
+        found = self._derived.get(key)
+        if found is not None:
+            return found
+        from rlaif_sql.sandboxes.derived import default_cache_dir, derived_database
+
+        with self._derive_lock:  # one build at a time; the rest wait and reuse it
+            if key not in self._derived:
+                folder = self.config.derived_dir or default_cache_dir()
+                self._derived[key] = str(derived_database(db, policy, folder))
+            return self._derived[key]
+
     def execute(
-        self, db: str, sql: str, *, engine: str, cache_key: str | None = None
+        self,
+        db: str,
+        sql: str,
+        *,
+        engine: str,
+        cache_key: str | None = None,
+        trusted: bool = False,
     ) -> ExecutionResult:
-        """Run `sql` once per (db, engine, cache_key); infrastructure failures are retried."""
+        """Run `sql` once per (db, engine, cache_key); infrastructure failures are retried.
+
+        Untrusted SQL (the default) may not run SQL text or read the catalog in the engine
+        either; golds are trusted. The two differ only in that refusal, so an untrusted query
+        reuses a trusted result of the same text on the same database (a candidate that is
+        its gold runs once), and a trusted one reruns only where the untrusted run was refused.
+        """
         key = (db, engine, cache_key or sql)
         while True:
             with self._lock:
-                if key in self._results:
+                cached = self._results.get(key)
+                if cached is not None and (
+                    cached[1] or not trusted or cached[0].status is not ExecStatus.FORBIDDEN
+                ):
                     self.cache_hits += 1
-                    return self._results[key]
+                    return cached[0]
                 waiter = self._inflight.get(key)
                 if waiter is None:
                     self._inflight[key] = threading.Event()
                     break
             waiter.wait()
         try:
-            result = self._run_with_retries(db, sql, engine)
+            result = self._run_with_retries(db, sql, engine, trusted)
             with self._lock:
                 self.executions += 1
                 if result.status is not ExecStatus.ABSTAIN:
-                    self._results[key] = result
+                    self._results[key] = (result, trusted)
             return result
         finally:
             with self._lock:
                 self._inflight.pop(key).set()
 
-    def _run_with_retries(self, db: str, sql: str, engine: str) -> ExecutionResult:
-        result = self.sql_sandbox.execute(db, sql, engine=engine)
+    def _run_with_retries(self, db: str, sql: str, engine: str, trusted: bool) -> ExecutionResult:
+        result = self.sql_sandbox.execute(db, sql, engine=engine, trusted=trusted)
         for _ in range(self.config.abstain_retries):
             if result.status is not ExecStatus.ABSTAIN:
                 break
-            result = self.sql_sandbox.execute(db, sql, engine=engine)
+            result = self.sql_sandbox.execute(db, sql, engine=engine, trusted=trusted)
         return result
 
     def suite_for(self, task: Any, config: Any, options: Any) -> Any:

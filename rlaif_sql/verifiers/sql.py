@@ -26,6 +26,7 @@ from rlaif_sql.verifiers.sql_policy import (
     sqlite_like_as_ilike,
     sqlite_quoted_strings_as_literals,
 )
+from rlaif_sql.verifiers.sql_policy_shape import drop_denied_excludes
 
 VERIFIER_VERSION = "sql@1"
 CHECKS = ("extract", "policy", "execute", "compare", "test_suite")
@@ -102,11 +103,18 @@ def check(candidate: Candidate, task: SqlTask, *, ctx: VerifierContext) -> Verdi
     trace.passed("policy", ", ".join(verdict.tables))
 
     assert verdict.tree is not None
-    sql = engine_sql(extracted.sql, verdict.tree, task, schema, options)
+    db = ctx.candidate_db(task.db, policy)  # only what the policy allows is in it
+    text, tree = extracted.sql, verdict.tree
+    if db != task.db:
+        trace.evidence["candidate_db"] = db
+        trimmed = drop_denied_excludes(tree, schema, policy)  # EXCLUDE (email): not there
+        if trimmed is not None:
+            text, tree = trimmed.sql(dialect=task.dialect), trimmed
+    sql = engine_sql(text, tree, task, schema, options)
     if sql != extracted.sql:
         trace.evidence["executed_sql"] = sql
-    cache_key = verdict.tree.sql(dialect=task.dialect) if sql == extracted.sql else sql
-    result = ctx.execute(task.db, sql, engine=task.engine, cache_key=cache_key)
+    cache_key = tree.sql(dialect=task.dialect) if sql == extracted.sql else sql
+    result = ctx.execute(db, sql, engine=task.engine, cache_key=cache_key)
     trace.evidence["exec_ms"] = result.elapsed_ms
     if not result.ok:
         return trace.verdict(EXEC_REASONS[result.status], result.error or result.status.value)
@@ -166,7 +174,7 @@ def gold_results(task: SqlTask, ctx: VerifierContext, options: CompareOptions) -
     for gold_sql in task.gold_sql:
         tree = _parse_or_none(gold_sql, task.dialect)
         sql = engine_sql(gold_sql, tree, task, schema, options) if tree is not None else gold_sql
-        result = ctx.execute(task.db, sql, engine=task.engine)
+        result = ctx.execute(task.db, sql, engine=task.engine, trusted=True)
         golds.append(Gold(gold_sql, result, gold_orders(gold_sql, tree, options)))
     if all(g.result.status is not ExecStatus.ABSTAIN for g in golds):
         ctx.gold_cache[key] = tuple(golds)
@@ -232,8 +240,8 @@ def _check_suite(
     }
     trace.evidence["test_suite"] = evidence
     for index, (db, seed) in enumerate(zip(suite.databases, suite.seeds, strict=True)):
-        gold = ctx.execute(db, gold_sql, engine=task.engine)
-        mine = ctx.execute(db, sql, engine=task.engine)
+        gold = ctx.execute(db, gold_sql, engine=task.engine, trusted=True)
+        mine = ctx.execute(ctx.candidate_db(db, ctx.policy_for(task)), sql, engine=task.engine)
         if ExecStatus.ABSTAIN in (gold.status, mine.status):
             return trace.verdict(
                 Reason.ABSTAIN, f"test-suite database {db} could not be run", **counts

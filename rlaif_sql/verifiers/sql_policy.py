@@ -17,6 +17,11 @@ from sqlglot.optimizer.scope import traverse_scope
 from rlaif_sql.models import Reason
 from rlaif_sql.policy import Policy
 from rlaif_sql.schema import Schema
+from rlaif_sql.verifiers.sql_policy_shape import (
+    catalog_or_sql_function,
+    check_shapes,
+    check_table_functions,
+)
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -144,13 +149,18 @@ def _function_name(node: exp.Func) -> str:
 
 def _check_functions(tree: exp.Expr, policy: Policy) -> str | None:
     denied = SYSTEM_FUNCTIONS | {f.lower() for f in policy.denied_functions}
-    for table in tree.find_all(exp.Table):
-        if not isinstance(table.this, exp.Identifier):
-            return f"table function {table.this.sql()[:80]} is not allowed in FROM"
+    problem = check_table_functions(tree)
+    if problem:
+        return problem
     for func in tree.find_all(exp.Func):
         name = _function_name(func)
         if name in denied or name.replace("_", "") in denied:
             return f"function {name}() is not allowed (file, environment or system access)"
+        if catalog_or_sql_function(name):
+            return (
+                f"function {name}() is not allowed: it runs SQL text or reads the catalog, "
+                "which the policy cannot check; query the allowed tables directly"
+            )
     return None
 
 
@@ -197,7 +207,10 @@ def _check_columns(tree: exp.Expr, schema: Schema, policy: Policy, dialect: str)
             source = scope.sources.get(column.table)
             if isinstance(source, exp.Table) and policy.column_denied(source.name, column.name):
                 return f"column {source.name}.{column.name} is denied by the policy"
-    return None
+    try:
+        return check_shapes(qualified, schema, policy)
+    except Exception as exc:  # a tree sqlglot's scopes cannot walk: refuse, do not crash
+        return f"the query's column reads could not be checked against the denylist ({exc})"
 
 
 def sqlite_quoted_strings_as_literals(tree: exp.Expr, schema: Schema) -> exp.Expr:
