@@ -9,11 +9,10 @@ resumes inside the round it was in, and the next round samples from the model ro
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import click
 
 from rlaif_sql.backends.local import LocalBackend
 from rlaif_sql.config import PipelineConfig
@@ -25,7 +24,9 @@ from rlaif_sql.train.dpo import train_dpo
 
 
 def run_loop(config: PipelineConfig, rounds: int, eval_tasks: Path | None, *, model: str = "embedded",
-             dpo: TrainConfig | None = None, progress: bool = True) -> list[dict[str, Any]]:  # fmt: skip
+             dpo: TrainConfig | None = None, progress: bool = True,
+             on_round: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Run the rounds; `on_round` receives each round's metrics as it ends."""
     held_out = load_tasks(eval_tasks) if eval_tasks else None
     history: list[dict[str, Any]] = []
     summary_path = config.store.with_name(config.store.stem + "-loop.json")
@@ -54,5 +55,6 @@ def run_loop(config: PipelineConfig, rounds: int, eval_tasks: Path | None, *, mo
             pipeline.close()
         history.append(entry)
         summary_path.write_text(json.dumps(history, indent=2, default=str) + "\n")
-        click.echo(json.dumps(entry, default=str))
+        if on_round is not None:
+            on_round(entry)
     return history

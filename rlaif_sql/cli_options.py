@@ -1,0 +1,81 @@
+"""Options shared by the `rlaif-sql` commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rlaif_sql.sandboxes.results import SandboxLimits
+from rlaif_sql.verifiers.context import VerifyConfig
+
+
+def quiet_libraries() -> None:
+    """--no-progress: no bars from transformers (weight loading) or datasets (saving) either."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+    if "transformers" in sys.modules:
+        import transformers.utils.logging
+
+        transformers.utils.logging.disable_progress_bar()
+    if "datasets" in sys.modules:
+        import datasets
+
+        datasets.disable_progress_bars()
+
+
+def progress_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    def callback(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        if not value:
+            quiet_libraries()
+        return value
+
+    return click.option(
+        "--progress/--no-progress", default=True, show_default=True, callback=callback,
+        help="Progress bars with counts and ETA on stderr (--no-progress: none at all).",
+    )(func)  # fmt: skip
+
+
+tasks_option = click.option(
+    "--tasks",
+    "tasks_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Tasks JSONL.",
+)
+
+
+def verify_config(
+    workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool = False
+) -> VerifyConfig:
+    suite = None
+    if test_suite:
+        from rlaif_sql.testsuite.distil import SuiteConfig
+
+        suite = SuiteConfig()
+    limits = SandboxLimits(timeout_s=timeout, memory_mb=memory_mb, max_rows=max_rows)
+    return VerifyConfig(sandbox=limits, workers=workers, test_suite=suite)
+
+
+def sandbox_options(func: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(
+        [
+            click.option(
+                "--workers", default=2, show_default=True, help="Sandbox worker processes."
+            ),
+            click.option("--timeout", default=5.0, show_default=True, help="Seconds per query."),
+            click.option("--memory-mb", default=1024, show_default=True, help="Memory per worker."),
+            click.option("--max-rows", default=100_000, show_default=True, help="Largest result."),
+            click.option(
+                "--test-suite",
+                is_flag=True,
+                help="Also check SQL on generated database variants (distilled, cached test suites).",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
