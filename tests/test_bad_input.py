@@ -404,3 +404,11 @@ def test_eval_openai_backend_on_a_loopback_endpoint(pack: Path) -> None:
     assert report["no_sql_rate"] == 0.5
     one_line_error(["eval", "--backend", "openai", "--tasks", pack / "tasks.jsonl"], USER_ERROR,
                    "--model")  # fmt: skip
+
+
+def test_the_sandbox_section_reaches_the_pipeline(pack: Path) -> None:
+    code, _, err = cli("run", config(pack, sandbox="max_rows = 2"), "--no-progress")
+    assert code == 0, err
+    with duckdb.connect(str(pack / "run" / "run.duckdb"), read_only=True) as conn:
+        reasons = dict(conn.execute("SELECT task_id, reason FROM verdicts").fetchall())
+    assert reasons["regions"] == "resource_limit"  # 9 rows > max_rows; else wrong_result
