@@ -5,6 +5,7 @@ whole or one step at a time on the same run store (`verify CONFIG` lives with th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -63,16 +64,18 @@ def _step_command(name: str) -> click.Command:
         run_step(name, config_path, all_tasks, progress, force)
 
     command.__doc__ = STEP_HELP[name]
-    for option in reversed([
+    options: list[Callable[[Any], Any]] = [
         config_argument,
         click.option("--all", "all_tasks", is_flag=True,
                      help="Every task, not the config's default subset."),
         progress_option,
         click.option("--force", is_flag=True,
                      help="Export even when the judge fails the kappa gate."),
-    ]):  # fmt: skip
-        command = option(command)
-    return click.command(name, help=STEP_HELP[name])(command)
+    ]  # fmt: skip
+    decorated: Any = command
+    for option in reversed(options):
+        decorated = option(decorated)
+    return click.command(name, help=STEP_HELP[name])(decorated)
 
 
 def add_pipeline_commands(group: click.Group) -> None:

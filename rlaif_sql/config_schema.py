@@ -101,7 +101,8 @@ def dataclass_keys(cls: type, skip: Sequence[str] = ()) -> tuple[Key, ...]:
         if f.name in skip:
             continue
         kind, optional = _kind(hints[f.name])
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        factory: Any = f.default_factory
+        default = f.default if f.default is not MISSING else factory()
         keys.append(Key(f.name, kind, default, docs.get(f.name, ""), optional=optional))
     return tuple(keys)
 

@@ -81,7 +81,10 @@ class Pipeline:
         self.store.close()
 
     def _say_resuming(self) -> None:
-        count = lambda table: self.store.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: E731
+        def count(table: str) -> int:
+            row = self.store.conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+            return int(row[0]) if row else 0
+
         if count("candidates") or count("steps"):
             self.notify(
                 f"resuming run at {self.config.store} ({count('candidates')} candidates, "
@@ -99,7 +102,7 @@ class Pipeline:
     def _timed(self, step: str) -> Iterator[dict[str, Any]]:
         """Log the step's time and counts, also when it is interrupted (the report adds a
         resumed step's runs up)."""
-        started, counts = time.time(), {}
+        started, counts = time.time(), dict[str, Any]()
         try:
             yield counts
         except BaseException:

@@ -263,7 +263,7 @@ class FinishedRows:
 
         counter = self
 
-        class _Count(StoppingCriteria):  # type: ignore[misc]
+        class _Count(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
                 import torch
 
