@@ -107,21 +107,34 @@ def verify(
     rlaif-sql verify --tasks T --candidates C --out V   verdicts of a candidates file, one per line
     rlaif-sql verify CONFIG                             the pipeline's verify step on its run store
     """
+    given = _explicit("tasks_path", "cands_path", "out_path", "resume", "workers", "timeout",
+                      "memory_mb", "max_rows", "test_suite")  # fmt: skip
     if config_path is not None:
-        given = [f"--{n}" for n, v in (("tasks", tasks_path), ("candidates", cands_path),
-                                       ("out", out_path)) if v is not None]  # fmt: skip
-        if given or resume:
-            raise click.UsageError(f"give CONFIG or --tasks/--candidates/--out, not both "
-                                   f"({', '.join(given + ['--resume'] * resume)} with {config_path})")  # fmt: skip
+        if given:
+            raise click.UsageError(f"{', '.join(given)} belong(s) to file mode; with CONFIG the "
+                                   "settings come from its [verify] and [sandbox] sections")  # fmt: skip
         run_step("verify", config_path, all_tasks, progress, force=False)
         return
     missing = [f"--{n}" for n, v in (("tasks", tasks_path), ("candidates", cands_path),
                                      ("out", out_path)) if v is None]  # fmt: skip
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or give a pipeline CONFIG)")
+    if all_tasks:
+        raise click.UsageError("--all belongs to CONFIG mode (a config's task subset)")
     assert tasks_path and cands_path and out_path
     _verify_files(tasks_path, cands_path, out_path, resume, progress,
                   verify_config(workers, timeout, memory_mb, max_rows, test_suite))  # fmt: skip
+
+
+def _explicit(*names: str) -> list[str]:
+    """The options among `names` the user gave (not left at their defaults), as flags."""
+    ctx = click.get_current_context()
+    given = []
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name or "")
+        if param.name in names and source is click.core.ParameterSource.COMMANDLINE:
+            given.append(param.opts[0])
+    return given
 
 
 def _verify_files(tasks_path: Path, cands_path: Path, out_path: Path, resume: bool,
@@ -241,7 +254,8 @@ def backend_from_options(kind: str, options: dict[str, Any]) -> Any:
 @main.command("eval")
 @backend_options
 @tasks_option
-@click.option("--n", default=1, show_default=True, help="Samples per task (pass@k for n > 1).")
+@click.option("--n", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Samples per task (pass@k for n > 1).")  # fmt: skip
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N tasks.")
 @click.option("--max-tokens", default=160, show_default=True)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None)

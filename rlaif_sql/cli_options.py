@@ -65,11 +65,33 @@ def sandbox_options(func: Callable[..., None]) -> Callable[..., None]:
     for option in reversed(
         [
             click.option(
-                "--workers", default=2, show_default=True, help="Sandbox worker processes."
+                "--workers",
+                type=click.IntRange(min=1),
+                default=2,
+                show_default=True,
+                help="Sandbox worker processes.",
             ),
-            click.option("--timeout", default=5.0, show_default=True, help="Seconds per query."),
-            click.option("--memory-mb", default=1024, show_default=True, help="Memory per worker."),
-            click.option("--max-rows", default=100_000, show_default=True, help="Largest result."),
+            click.option(
+                "--timeout",
+                type=click.FloatRange(min=0, min_open=True),
+                default=5.0,
+                show_default=True,
+                help="Seconds per query.",
+            ),
+            click.option(
+                "--memory-mb",
+                type=click.IntRange(min=64),
+                default=1024,
+                show_default=True,
+                help="Memory per worker (MiB).",
+            ),
+            click.option(
+                "--max-rows",
+                type=click.IntRange(min=1),
+                default=100_000,
+                show_default=True,
+                help="Largest result.",
+            ),
             click.option(
                 "--test-suite",
                 is_flag=True,

@@ -49,8 +49,10 @@ def _with_train_options(func: Callable[..., None], lr: float) -> Callable[..., N
 
 def _train_config(model: str, out: Path, lr: float, epochs: float, max_steps: int, batch_size: int,
                   lora: bool, resume: bool) -> Any:  # fmt: skip
+    from rlaif_sql.backends.local import check_model
     from rlaif_sql.train.common import TrainConfig
 
+    model = check_model(model)
     return TrainConfig(model=model, out=out, learning_rate=lr, epochs=epochs, max_steps=max_steps,
                        batch_size=batch_size, lora=lora, resume=resume)  # fmt: skip
 
@@ -78,6 +80,7 @@ def train_sft_cmd(tasks_path: Path, **options: Any) -> None:
     from rlaif_sql.train.sft import gold_answers, sft_dataset, train_sft
     from rlaif_sql.validate import validate_tasks
 
+    config = _train_config(**options)  # a missing --model folder is named before any work
     tasks = load_tasks(tasks_path)
     with VerifierContext(VerifyConfig()) as ctx:
         invalid = {p.task_id for p in validate_tasks(tasks, ctx) if not p.warning}
@@ -87,7 +90,7 @@ def train_sft_cmd(tasks_path: Path, **options: Any) -> None:
     if invalid:
         click.echo(f"left out {len(invalid)} task(s) whose gold fails validate: "
                    f"{', '.join(sorted(invalid)[:5])}", err=True)  # fmt: skip
-    final = train_sft(sft_dataset(verified, gold_answers(verified)), _train_config(**options))
+    final = train_sft(sft_dataset(verified, gold_answers(verified)), config)
     click.echo(f"trained on {len(verified)} verified answers; model: {final}")
 
 

@@ -270,7 +270,9 @@ def test_a_broken_candidates_line_names_file_and_line(pack: Path) -> None:
 
 
 def test_verify_mixing_config_and_files_is_a_usage_error(pack: Path) -> None:
-    one_line_error(["verify", config(pack), "--out", pack / "v.jsonl"], USER_ERROR, "not both")
+    one_line_error(["verify", config(pack), "--out", pack / "v.jsonl"], USER_ERROR, "--out")
+    one_line_error(["verify", config(pack), "--workers", "4"], USER_ERROR, "[verify]")
+    one_line_error([*verify_args(pack, pack / "v.jsonl"), "--all"], USER_ERROR, "CONFIG mode")
     one_line_error(["verify", "--tasks", pack / "tasks.jsonl"], USER_ERROR, "missing --candidates")
 
 
@@ -412,3 +414,30 @@ def test_the_sandbox_section_reaches_the_pipeline(pack: Path) -> None:
     with duckdb.connect(str(pack / "run" / "run.duckdb"), read_only=True) as conn:
         reasons = dict(conn.execute("SELECT task_id, reason FROM verdicts").fetchall())
     assert reasons["regions"] == "resource_limit"  # 9 rows > max_rows; else wrong_result
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["train", "dpo", "--pairs", "{pack}", "--model", "runs/train/final"], ["does not exist"]),
+        (["train", "sft", "--tasks", "{pack}/tasks.jsonl", "--model", "./nope"], ["./nope"]),
+        (["loop", "{pack}/pipeline.toml", "--model", "runs/x/final"], ["runs/x/final"]),
+        (["eval", "--n", "0", "--tasks", "{pack}/tasks.jsonl"], ["--n"]),
+        (["verify", "--tasks", "{pack}/tasks.jsonl", "--candidates", "{pack}/candidates.jsonl",
+          "--out", "{pack}/v.jsonl", "--workers", "0"], ["--workers", "0 is not in the range"]),
+        (["verify", "--tasks", "{pack}/tasks.jsonl", "--candidates", "{pack}/candidates.jsonl",
+          "--out", "{pack}/v.jsonl", "--timeout", "0"], ["--timeout", "0.0 is not in the range"]),
+        (["run", "{pack}"], ["is a directory"]),
+        (["validate", "--tasks", "{pack}/nogold.jsonl"], ["'g1'", "gold_sql"]),
+        (["validate", "--tasks", "{pack}/twice.jsonl"], ["'count' appears more than once"]),
+        (["verify", "--tasks", "{pack}/tasks.jsonl", "--candidates", "{pack}/noid.jsonl",
+          "--out", "{pack}/v.jsonl"], ["candidate is missing field 'candidate_id'"]),
+    ],
+)  # fmt: skip
+def test_more_bad_input_on_the_command_line(pack: Path, args: list[str], needles: list) -> None:
+    config(pack)
+    write_jsonl(pack / "nogold.jsonl", [{"task_id": "g1", "question": "?", "db": "shop.duckdb"}])
+    tasks = (pack / "tasks.jsonl").read_text().splitlines()
+    (pack / "twice.jsonl").write_text(tasks[0] + "\n" + tasks[0] + "\n")
+    write_jsonl(pack / "noid.jsonl", [{"task_id": "count", "completion": RIGHT}])
+    one_line_error([a.format(pack=pack) for a in args], USER_ERROR, *needles)
