@@ -93,7 +93,7 @@ def one_line_error(args: list, code: int, *needles: str) -> str:
     ("section", "body", "needles"),
     [
         ("tasks", 'path = "tasks.jsonl"\nlimt = 8', ["[tasks]", "'limt'", "did you mean limit"]),
-        ("sampling", "tempratures = [0.2]", ["did you mean temperatures"]),
+        ("sampling", "tempratures = [0.2]", ["did you mean temperatures", "bring, backend"]),
         ("sampling.backend", 'kind = "local"\nbatchsize = 4', ["did you mean batch_size"]),
         ("sampling.backend", 'kind = "jsonl"\npath = "completions.jsonl"\nbatchsize = 4',
          ["batch_size, which belongs in kind = local"]),
@@ -441,3 +441,26 @@ def test_more_bad_input_on_the_command_line(pack: Path, args: list[str], needles
     (pack / "twice.jsonl").write_text(tasks[0] + "\n" + tasks[0] + "\n")
     write_jsonl(pack / "noid.jsonl", [{"task_id": "count", "completion": RIGHT}])
     one_line_error([a.format(pack=pack) for a in args], USER_ERROR, *needles)
+
+
+def test_a_lone_surrogate_travels_through_the_whole_pipeline(pack: Path) -> None:
+    lines = ['{"task_id": "count", "completion": "SELECT \'\\udcff\' FROM orders"}',
+             json.dumps({"task_id": "count", "completion": RIGHT})]  # fmt: skip
+    (pack / "completions.jsonl").write_text("\n".join(lines) + "\n")
+    path = config(pack, pairs='strategies = ["verified_vs_failed"]\nmax_length_ratio = 10.0',
+                  export='out = "run/export"\nformats = ["disk", "parquet", "jsonl"]')  # fmt: skip
+    code, _, err = cli("run", path, "--no-progress")
+    assert code == 0, err
+    from rlaif_sql.store import RunStore
+
+    with RunStore(pack / "run" / "run.duckdb") as store:
+        by_id = {c.candidate_id: c for c in store.candidates()}
+        verdicts = store.verdicts()
+        pairs = store.pairs()
+    assert by_id["count:fixture:0"].completion == "SELECT '\udcff' FROM orders"  # kept as it was
+    assert verdicts["count:fixture:0"].reason.value == "parse_error"
+    assert [(p["chosen_id"], p["rejected_id"]) for p in pairs] == [
+        ("count:fixture:1", "count:fixture:0")
+    ]
+    exported = (pack / "run" / "export" / "pairs.jsonl").read_text()
+    assert "\\ufffd" in exported or "\ufffd" in exported
