@@ -14,7 +14,14 @@ from typing import Any
 
 import click
 
-from rlaif_sql.cli_options import progress_option, sandbox_options, tasks_option, verify_config
+from rlaif_sql.cli_options import (
+    by_user,
+    noting_sigint,
+    progress_option,
+    sandbox_options,
+    tasks_option,
+    verify_config,
+)
 from rlaif_sql.cli_pipeline import add_pipeline_commands, run_step
 from rlaif_sql.cli_train import train
 from rlaif_sql.errors import Interrupted, NothingVerifiedError, RlaifSqlError
@@ -46,29 +53,38 @@ class Cli(click.Group):
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:  # fmt: skip
-        code = 0
         try:
-            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with noting_sigint():
+                result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             code = result if isinstance(result, int) else 0
-        except click.UsageError as exc:
-            hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
-            code = _fail(f"error: {exc.format_message()}{hint}", EXIT_USER_ERROR)
-        except click.ClickException as exc:
-            code = _fail(f"error: {exc.format_message()}", exc.exit_code)
-        except (click.Abort, KeyboardInterrupt):
+        except Exception as exc:
+            code = _exit_code(exc)
+        except KeyboardInterrupt:
             code = _fail("interrupted; rerun to resume", EXIT_INTERRUPTED)
-        except Interrupted as exc:
-            code = _fail(str(exc), EXIT_INTERRUPTED)
-        except NothingVerifiedError as exc:
-            code = _fail(f"error: {exc}", EXIT_NOTHING_VERIFIED)
-        except RlaifSqlError as exc:
-            code = _fail(f"error: {exc}", EXIT_USER_ERROR)
-        except OSError as exc:  # a path the user named: unreadable, full disk, ...
-            where = f" {exc.filename}" if exc.filename else ""
-            code = _fail(f"error:{where}: {exc.strerror or exc}", EXIT_USER_ERROR)
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _exit_code(exc: Exception) -> int:
+    """One line on stderr and the exit code for an error; a bug (anything else) re-raises."""
+    if isinstance(exc, Interrupted):
+        return _fail(str(exc), EXIT_INTERRUPTED)
+    if isinstance(exc, click.Abort) or by_user(exc):
+        return _fail("interrupted; rerun to resume", EXIT_INTERRUPTED)
+    if isinstance(exc, click.UsageError):
+        hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
+        return _fail(f"error: {exc.format_message()}{hint}", EXIT_USER_ERROR)
+    if isinstance(exc, click.ClickException):
+        return _fail(f"error: {exc.format_message()}", exc.exit_code)
+    if isinstance(exc, NothingVerifiedError):
+        return _fail(f"error: {exc}", EXIT_NOTHING_VERIFIED)
+    if isinstance(exc, RlaifSqlError):
+        return _fail(f"error: {exc}", EXIT_USER_ERROR)
+    if isinstance(exc, OSError):  # a path the user named: unreadable, full disk, ...
+        where = f" {exc.filename}" if exc.filename else ""
+        return _fail(f"error:{where}: {exc.strerror or exc}", EXIT_USER_ERROR)
+    raise exc
 
 
 def _fail(message: str, code: int) -> int:
@@ -151,7 +167,9 @@ def _verify_files(tasks_path: Path, cands_path: Path, out_path: Path, resume: bo
         try:
             verdicts, resumed = verify_to_file(tasks, candidates, out_path, ctx, resume=resume,
                                                progress=progress)  # fmt: skip
-        except KeyboardInterrupt:
+        except BaseException as exc:
+            if not by_user(exc):
+                raise
             kept = sum(1 for line in out_path.open(encoding="utf-8") if line.endswith("\n"))
             raise Interrupted(f"interrupted; {kept} verdicts kept in {out_path}; rerun the same "
                               "command with --resume to continue") from None  # fmt: skip

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,36 @@ import click
 
 from rlaif_sql.sandboxes.results import SandboxLimits
 from rlaif_sql.verifiers.context import VerifyConfig
+
+
+class _Sigint:
+    seen = False
+
+
+@contextmanager
+def noting_sigint() -> Iterator[None]:
+    """Remember a Ctrl-C even where a library turns it into its own error (DuckDB raises
+    RuntimeError("Query interrupted") when SIGINT lands inside a query)."""
+    _Sigint.seen = False
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        _Sigint.seen = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def by_user(exc: BaseException) -> bool:
+    """True when `exc` is, or came from, the user's Ctrl-C."""
+    return isinstance(exc, KeyboardInterrupt) or _Sigint.seen
 
 
 def quiet_libraries() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from rlaif_sql.cli_options import progress_option
+from rlaif_sql.cli_options import by_user, progress_option
 from rlaif_sql.errors import Interrupted
 
 STEP_HELP = {
@@ -49,10 +49,12 @@ def run_step(name: str, config_path: Path, all_tasks: bool, progress: bool, forc
             if name != "report":
                 getattr(pipeline, name)()
             report = pipeline.report()
-    except KeyboardInterrupt:
-        raise Interrupted(
-            f"interrupted; rerun to resume (what is done is kept in {config.store})"
-        ) from None
+    except BaseException as exc:
+        if by_user(exc):
+            raise Interrupted(
+                f"interrupted; rerun to resume (what is done is kept in {config.store})"
+            ) from None
+        raise
     finally:
         pipeline.close()
     click.echo(format_report(report))
@@ -112,6 +114,9 @@ def loop_cmd(
         click.echo(json.dumps(entry, default=str))
 
     try:
-        run_loop(config, rounds, eval_tasks, model=model, progress=progress, on_round=echo)
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted; rerun to resume the round it was in") from None
+        run_loop(config, rounds, eval_tasks, model=model, progress=progress, on_round=echo,
+                 notify=_say)  # fmt: skip
+    except BaseException as exc:
+        if by_user(exc):
+            raise Interrupted("interrupted; rerun to resume the round it was in") from None
+        raise

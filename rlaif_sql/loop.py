@@ -25,8 +25,10 @@ from rlaif_sql.train.dpo import train_dpo
 
 def run_loop(config: PipelineConfig, rounds: int, eval_tasks: Path | None, *, model: str = "embedded",
              dpo: TrainConfig | None = None, progress: bool = True,
-             on_round: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    """Run the rounds; `on_round` receives each round's metrics as it ends."""
+             on_round: Callable[[dict[str, Any]], None] | None = None,
+             notify: Callable[[str], None] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Run the rounds; `on_round` receives each round's metrics as it ends, `notify` the
+    pipeline's one-line messages (resuming, forced export)."""
     held_out = load_tasks(eval_tasks) if eval_tasks else None
     history: list[dict[str, Any]] = []
     summary_path = config.store.with_name(config.store.stem + "-loop.json")
@@ -35,7 +37,7 @@ def run_loop(config: PipelineConfig, rounds: int, eval_tasks: Path | None, *, mo
         export_dir = config.export_dir.with_name(f"{config.export_dir.name}-round{k}")
         backend = {**config.sampling_backend, "kind": "local", "model": model}
         round_config = replace(config, store=store, export_dir=export_dir, sampling_backend=backend)
-        pipeline = Pipeline(round_config, progress=progress)
+        pipeline = Pipeline(round_config, progress=progress, notify=notify)
         try:
             report = pipeline.run()
             entry: dict[str, Any] = {"round": k, "policy": model, "pairs": report["pairs"],
