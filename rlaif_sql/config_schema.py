@@ -2,7 +2,7 @@
 
 One table serves three uses: `config.load_config` checks a file against it (an unknown name
 gets the nearest valid one, a wrong type one line naming the file, the key, what was expected
-and the fix), `docs/config.md` is rendered from it (`python -m rlaif_sql.config_schema`; a test
+and the fix), `docs/config.md` is rendered from it (`python -m rlaif_sql.config_docs`; a test
 fails when the two drift), and `rlaif-sql eval` builds its backend options from it.
 
 Sections backed by a dataclass (SamplingConfig, JudgeConfig, PairsConfig, SandboxLimits,
@@ -342,42 +342,3 @@ def check_backend(where: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         "kind": kind,
         **check_table(f"{where} (kind = {toml_value(kind)})", section, rest, other),
     }
-
-
-# ---------------------------------------------------------------------- docs
-
-
-def render_docs() -> str:
-    """docs/config.md: every section and key of the pipeline TOML."""
-    lines = [
-        "# The pipeline config: every section and key",
-        "",
-        "Generated from `rlaif_sql/config_schema.py` by `python -m rlaif_sql.config_schema > "
-        "docs/config.md`; `tests/test_config.py` fails when this file and the schema drift.",
-        "Relative paths resolve against the config file's folder. A misspelled section or key, "
-        "or a value of the wrong type, is refused with one line naming the file, the key, "
-        "what was expected and the fix, before any model loads. "
-        "`examples/revenue/pipeline.toml` is an annotated example.",
-        "",
-    ]
-    for section in schema().values():
-        header = f"[[{section.name}]]" if section.name == "judge.tiers" else f"[{section.name}]"
-        lines += [f"## `{header}`: {section.help}", "", "| key | type | default | meaning |",
-                  "|---|---|---|---|"]  # fmt: skip
-        for key in section.keys:
-            default = "required" if key.required else (
-                "unset" if key.default is None or (key.optional and not key.default)
-                else f"`{toml_value(key.default)}`")  # fmt: skip
-            lines.append(f"| `{key.name}` | {key.label} | {default} | {key.help} |")
-        if section.name.endswith((".backend", ".tiers")):
-            lines.append("")
-            lines.append("Keys per kind: " + "; ".join(
-                f"`{kind}`: " + ", ".join(k.name + (" (required)" if k.required else "")
-                                          for k in keys)
-                for kind, keys in backend_kinds().items()) + ".")  # fmt: skip
-        lines.append("")
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(render_docs(), end="")

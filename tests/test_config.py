@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from rlaif_sql.config import load_config
-from rlaif_sql.config_schema import TABLE, TABLES, Key, render_docs, schema, toml_value
+from rlaif_sql.config_docs import render_docs
+from rlaif_sql.config_schema import TABLE, TABLES, Key, schema, toml_value
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECIAL = {"rubric": "code-quality@1", "isolation": "rlimits", "formats": ["jsonl"],
@@ -19,7 +20,7 @@ SPECIAL = {"rubric": "code-quality@1", "isolation": "rlimits", "formats": ["json
 def test_docs_config_md_is_the_rendered_schema() -> None:
     rendered = render_docs()
     assert (ROOT / "docs" / "config.md").read_text() == rendered, (
-        "docs/config.md is stale: python -m rlaif_sql.config_schema > docs/config.md"
+        "docs/config.md is stale: python -m rlaif_sql.config_docs > docs/config.md"
     )
 
 
