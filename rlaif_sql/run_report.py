@@ -121,6 +121,10 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:g}"
+
+
 def _items(counts: Mapping[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
 
@@ -176,8 +180,8 @@ def format_report(report: Mapping[str, Any]) -> str:
     lines += _table("pairs", [
         ("pairs", f"{report['pairs']} ({_items(report['pairs_by_strategy'])})"),
         ("filtered", _items(report["filtered"])),
-        ("median chars", f"chosen {report['median_chars_chosen']}, rejected "
-                         f"{report['median_chars_rejected']}"),
+        ("median chars", f"chosen {_num(report['median_chars_chosen'])}, rejected "
+                         f"{_num(report['median_chars_rejected'])}"),
     ])  # fmt: skip
     steps = report["steps"]
     if steps:

@@ -217,6 +217,7 @@ def test_the_summary_is_a_table(pack: Path) -> None:
     assert code == 0
     assert "{" not in out  # no raw dicts
     assert "  pass rate " in out and "anchor calls" in out and "steps" in out
+    assert "None" not in out  # missing values read n/a
 
 
 # ---------------------------------------------------------------------- verify on files
