@@ -189,7 +189,11 @@ class Pipeline:
         with self._timed("judge") as counts:
             candidates = {c.candidate_id: c for c in self.store.candidates()}
             judged = {(j.a_id, j.b_id) for j in self.store.judgments()}
-            ties, conflicts = self._judge_items(candidates, self.store.verdicts())
+            verdicts = self.store.verdicts()
+            if candidates and not verdicts:
+                self.notify(f"no verdicts yet in {self.config.store}: only verified candidates "
+                            "are judged; run `rlaif-sql verify CONFIG` first")  # fmt: skip
+            ties, conflicts = self._judge_items(candidates, verdicts)
             labels = {"tie": "judge ties", "conflict": "judge conflict probes"}
             for purpose, items in (("tie", ties), ("conflict", conflicts)):
                 todo = [i for i in items if (i[1].candidate_id, i[2].candidate_id) not in judged]

@@ -184,6 +184,12 @@ def test_sample_on_a_fresh_run_then_one_step_at_a_time(pack: Path) -> None:
     assert [s["step"] for s in report["steps"]] == ["sample", "verify", "judge", "pairs", "export"]
 
 
+def test_judging_before_verifying_says_what_is_missing(pack: Path) -> None:
+    assert cli("sample", config(pack), "--no-progress")[0] == 0
+    code, _, err = cli("judge", config(pack), "--no-progress")
+    assert code == 0 and "no verdicts yet" in err and "rlaif-sql verify" in err
+
+
 def test_an_empty_tasks_file_has_its_own_exit_code(pack: Path) -> None:
     (pack / "tasks.jsonl").write_text("")
     one_line_error(["run", config(pack)], NOTHING_VERIFIED, "tasks.jsonl", "holds no tasks")
