@@ -43,6 +43,10 @@ Exit codes:
 """
 
 
+NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+"""click >= 8.2 raises it for a group called without a command."""
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -72,6 +76,9 @@ def _exit_code(exc: Exception) -> int:
         return _fail(str(exc), EXIT_INTERRUPTED)
     if isinstance(exc, click.Abort) or by_user(exc):
         return _fail("interrupted; rerun to resume", EXIT_INTERRUPTED)
+    if isinstance(exc, NO_ARGS_IS_HELP):  # a bare `rlaif-sql` (or `train`): the help, as click does
+        exc.show()
+        return int(exc.exit_code)
     if isinstance(exc, click.UsageError):
         hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
         return _fail(f"error: {exc.format_message()}{hint}", EXIT_USER_ERROR)

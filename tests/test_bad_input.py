@@ -471,3 +471,11 @@ def test_a_lone_surrogate_travels_through_the_whole_pipeline(pack: Path) -> None
     ]
     exported = (pack / "run" / "export" / "pairs.jsonl").read_text()
     assert "\\ufffd" in exported or "\ufffd" in exported
+
+
+def test_help_states_the_exit_codes_and_a_bare_command_shows_help() -> None:
+    code, out, _ = cli("--help")
+    assert code == 0 and "Exit codes" in out and "130" in out and "nothing could be verified" in out
+    code, _, err = cli()
+    assert code == 2 and "Usage:" in err and "Commands:" in err
+    one_line_error(["smaple"], USER_ERROR, "Did you mean 'sample'")
