@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from rlaif_sql.extras import require
 from rlaif_sql.sandboxes.results import SandboxLimits
 from rlaif_sql.verifiers.context import VerifyConfig
 
@@ -87,9 +88,8 @@ def verify_config(
 ) -> VerifyConfig:
     suite = None
     if test_suite:
-        from rlaif_sql.testsuite.distil import SuiteConfig
-
-        suite = SuiteConfig()
+        distil = require("rlaif_sql.testsuite.distil", extra="testsuite", feature="--test-suite")
+        suite = distil.SuiteConfig()
     limits = SandboxLimits(timeout_s=timeout, memory_mb=memory_mb, max_rows=max_rows)
     return VerifyConfig(sandbox=limits, workers=workers, test_suite=suite)
 

@@ -237,11 +237,34 @@ def load_candidates(path: Path) -> list[Candidate]:
     return [candidate_from_dict(raw) for raw in read_jsonl(path)]
 
 
+def utf8_safe(text: str) -> str:
+    """`text` with what UTF-8 cannot hold (lone surrogates) escaped as ``\\udcff``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def json_line(record: Mapping[str, Any]) -> str:
+    """One JSONL line (non-JSON values via str) that UTF-8 can always hold.
+
+    Text the JSON parser accepts may hold lone surrogates (``"\\udcff"``), which UTF-8
+    cannot encode; such a record is written with ASCII escapes, which read back the same.
+    """
+    line = json.dumps(record, ensure_ascii=False, default=str)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(record, ensure_ascii=True, default=str)
+    return line + "\n"
+
+
 def write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> int:
-    """Write records as JSONL (non-JSON values via str); returns the count written."""
+    """Write records as JSONL (see `json_line`); returns the count written."""
     count = 0
     with Path(path).open("w", encoding="utf-8") as handle:
         for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            handle.write(json_line(record))
             count += 1
     return count

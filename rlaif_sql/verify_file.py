@@ -16,21 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from rlaif_sql.errors import ConfigError, NothingVerifiedError
-from rlaif_sql.models import Candidate, Reason, Task, Verdict
+from rlaif_sql.models import Candidate, Reason, Task, Verdict, json_line
 from rlaif_sql.progress import Progress
 from rlaif_sql.verifiers.context import VerifierContext
 from rlaif_sql.verify import verify_many
-
-
-def jsonl_line(record: Mapping[str, Any]) -> str:
-    """One JSON line, readable UTF-8 where possible; text UTF-8 cannot hold (a lone
-    surrogate, which the JSON parser accepts) is written as a \\u escape instead of failing."""
-    line = json.dumps(record, ensure_ascii=False, default=str)
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:
-        line = json.dumps(record, ensure_ascii=True, default=str)
-    return line + "\n"
 
 
 def check_output(out: Path, inputs: Mapping[str, Path]) -> None:
@@ -86,7 +75,7 @@ def verify_to_file(
     verdicts = list(done.values())
     with out.open("a", encoding="utf-8") as handle:
         for verdict in verify_many(tasks, todo, ctx=ctx, progress=progress):
-            handle.write(jsonl_line(verdict.to_dict()))
+            handle.write(json_line(verdict.to_dict()))
             handle.flush()
             verdicts.append(verdict)
     return verdicts, len(done)
@@ -97,7 +86,7 @@ def _write(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
     partial = path.with_name(path.name + ".partial")
     with partial.open("w", encoding="utf-8") as handle:
         for record in records:
-            handle.write(jsonl_line(record))
+            handle.write(json_line(record))
     partial.replace(path)
 
 

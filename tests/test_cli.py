@@ -6,6 +6,7 @@ import json
 import shutil
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -79,7 +80,8 @@ def test_import_sqlite_then_verify_on_duckdb(tmp_path: Path) -> None:
 
 
 def test_console_script_turns_bad_input_into_one_clear_line(tmp_path: Path) -> None:
-    exe = shutil.which("rlaif-sql")
+    beside = Path(sys.executable).parent / "rlaif-sql"  # in a virtual environment not activated
+    exe = str(beside) if beside.exists() else shutil.which("rlaif-sql")
     if exe is None:
         pytest.skip("the rlaif-sql console script is not installed (pip install -e .)")
     tasks = tmp_path / "tasks.jsonl"

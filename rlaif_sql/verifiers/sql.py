@@ -14,6 +14,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from rlaif_sql.extras import require
 from rlaif_sql.models import Candidate, CheckOutcome, CheckStatus, Reason, SqlTask, Verdict
 from rlaif_sql.sandboxes.results import ExecStatus, ExecutionResult
 from rlaif_sql.schema import Schema
@@ -201,9 +202,16 @@ def engine_sql_for(task: SqlTask, sql: str, ctx: VerifierContext, options: Compa
 
 
 def suite_config_for(task: SqlTask, ctx: VerifierContext) -> Any:
-    from rlaif_sql.testsuite.distil import SuiteConfig
+    """The task's test-suite settings, or the run's; None when suites are off (the default).
 
-    return SuiteConfig.from_value(task.compare.get("test_suite")) or ctx.config.test_suite
+    Test suites need hypothesis (the `testsuite` extra); it is imported only when they are on,
+    so the core install verifies SQL without it.
+    """
+    value = task.compare.get("test_suite")
+    if not value:
+        return ctx.config.test_suite
+    distil = require("rlaif_sql.testsuite.distil", extra="testsuite", feature="test suites")
+    return distil.SuiteConfig.from_value(value)
 
 
 def _check_suite(
