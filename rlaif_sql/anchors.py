@@ -19,6 +19,7 @@ from rlaif_sql.errors import TaskError
 from rlaif_sql.judge import Judge, Judgment
 from rlaif_sql.models import Candidate, Task, read_jsonl
 from rlaif_sql.pairs import stable_fraction
+from rlaif_sql.progress import Progress
 
 LABELS = ("a", "b", "tie")
 
@@ -95,15 +96,16 @@ class AnchorReport:
 
 
 def measure(
-    judge: Judge, anchors: Sequence[Anchor], tasks: Mapping[str, Task], threshold: float = 0.72
-) -> tuple[AnchorReport, list[Judgment]]:
+    judge: Judge, anchors: Sequence[Anchor], tasks: Mapping[str, Task], threshold: float = 0.72,
+    *, progress: bool | Progress = False,
+) -> tuple[AnchorReport, list[Judgment]]:  # fmt: skip
     usable = [a for a in anchors if a.task_id in tasks]
     items = [
         (tasks[a.task_id], Candidate(a.task_id, f"anchor:{a.anchor_id}:a", a.a),
          Candidate(a.task_id, f"anchor:{a.anchor_id}:b", a.b))
         for a in usable
     ]  # fmt: skip
-    judgments = judge.compare_many(items) if items else []
+    judgments = judge.compare_many(items, progress=progress) if items else []
     labels = {a.anchor_id: judge_label(j) for a, j in zip(usable, judgments, strict=True)}
 
     def kappa(subset: Sequence[Anchor]) -> float | None:

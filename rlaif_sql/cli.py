@@ -1,4 +1,8 @@
-"""The `rlaif-sql` command line."""
+"""The `rlaif-sql` command line.
+
+Only this layer prints. Every user error (bad option, config, input file, output path) is one
+line on stderr and exit code 2, before any slow work; see EXIT_CODES for the others.
+"""
 
 from __future__ import annotations
 
@@ -10,111 +14,191 @@ from typing import Any
 
 import click
 
-from rlaif_sql.errors import RlaifSqlError
-from rlaif_sql.extras import require
+from rlaif_sql.cli_options import (
+    by_user,
+    html_option,
+    html_path,
+    noting_sigint,
+    progress_option,
+    sandbox_options,
+    tasks_option,
+    verify_config,
+)
+from rlaif_sql.cli_pipeline import add_pipeline_commands, run_step
+from rlaif_sql.cli_train import train
+from rlaif_sql.errors import Interrupted, NothingVerifiedError, RlaifSqlError
 from rlaif_sql.metrics import format_summary, summarize
-from rlaif_sql.models import load_candidates, load_tasks, write_jsonl
-from rlaif_sql.sandboxes.results import SandboxLimits
+from rlaif_sql.models import load_candidates, load_tasks
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
 
-tasks_option = click.option(
-    "--tasks",
-    "tasks_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="Tasks JSONL.",
-)
+EXIT_USER_ERROR = 2
+EXIT_NOTHING_VERIFIED = 3
+EXIT_INTERRUPTED = 130
+EXIT_CODES = f"""\b
+Exit codes:
+  0    done
+  1    validate: a task's gold fails its own checks
+  {EXIT_USER_ERROR}    a user error (option, config, input file, output path): one line on stderr
+  {EXIT_NOTHING_VERIFIED}    nothing could be verified: an empty tasks or candidates file, every
+       candidate's task_id unknown, every task's database missing
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C): work done is kept; rerun (verify: --resume)
+"""
 
 
-def _config(
-    workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool = False
-) -> VerifyConfig:
-    limits = SandboxLimits(timeout_s=timeout, memory_mb=memory_mb, max_rows=max_rows)
-    suite = None
-    if test_suite:
-        distil = require("rlaif_sql.testsuite.distil", extra="testsuite", feature="--test-suite")
-        suite = distil.SuiteConfig()
-    return VerifyConfig(sandbox=limits, workers=workers, test_suite=suite)
+NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+"""click >= 8.2 raises it for a group called without a command."""
 
 
-def sandbox_options(func: Callable[..., None]) -> Callable[..., None]:
-    for option in reversed(
-        [
-            click.option(
-                "--workers", default=2, show_default=True, help="Sandbox worker processes."
-            ),
-            click.option("--timeout", default=5.0, show_default=True, help="Seconds per query."),
-            click.option("--memory-mb", default=1024, show_default=True, help="Memory per worker."),
-            click.option("--max-rows", default=100_000, show_default=True, help="Largest result."),
-            click.option(
-                "--test-suite",
-                is_flag=True,
-                help="Also check SQL on generated database variants (distilled, cached test suites).",
-            ),
-        ]
-    ):
-        func = option(func)
-    return func
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
-def html_option(default: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """`--html [OUT]`: also write the self-contained HTML report page (docs/report.md)."""
-    return click.option(
-        "--html", "html_out", is_flag=False, flag_value="", default=None, metavar="[OUT]",
-        help=f"Also write the HTML report page to OUT (default: {default}).",
-    )  # fmt: skip
+class Cli(click.Group):
+    """Maps errors to one line on stderr and an exit code, in the console script and in
+    click's test runner alike (both call `main`)."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:  # fmt: skip
+        try:
+            with noting_sigint():
+                result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = result if isinstance(result, int) else 0
+        except Exception as exc:
+            code = _exit_code(exc)
+        except KeyboardInterrupt:
+            code = _fail("interrupted; rerun to resume", EXIT_INTERRUPTED)
+        if standalone_mode:
+            sys.exit(code)
+        return code
 
 
-def html_path(html_out: str | None, default: Path, *, always: bool = False) -> Path | None:
-    """Where `--html [OUT]` asks for the page: None when not asked (and not `always`)."""
-    if html_out is None:
-        return default if always else None
-    return Path(html_out) if html_out else default
+def _exit_code(exc: Exception) -> int:
+    """One line on stderr and the exit code for an error; a bug (anything else) re-raises."""
+    if isinstance(exc, Interrupted):
+        return _fail(str(exc), EXIT_INTERRUPTED)
+    if isinstance(exc, click.Abort) or by_user(exc):
+        return _fail("interrupted; rerun to resume", EXIT_INTERRUPTED)
+    if isinstance(exc, NO_ARGS_IS_HELP):  # a bare `rlaif-sql` (or `train`): the help, as click does
+        exc.show()
+        return int(exc.exit_code)
+    if isinstance(exc, click.UsageError):
+        hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
+        return _fail(f"error: {exc.format_message()}{hint}", EXIT_USER_ERROR)
+    if isinstance(exc, click.ClickException):
+        return _fail(f"error: {exc.format_message()}", exc.exit_code)
+    if isinstance(exc, NothingVerifiedError):
+        return _fail(f"error: {exc}", EXIT_NOTHING_VERIFIED)
+    if isinstance(exc, RlaifSqlError):
+        return _fail(f"error: {exc}", EXIT_USER_ERROR)
+    if isinstance(exc, OSError):  # a path the user named: unreadable, full disk, ...
+        where = f" {exc.filename}" if exc.filename else ""
+        return _fail(f"error:{where}: {exc.strerror or exc}", EXIT_USER_ERROR)
+    raise exc
 
 
-@click.group()
+def _fail(message: str, code: int) -> int:
+    click.echo(_one_line(message), err=True)
+    return code
+
+
+@click.group(cls=Cli, epilog=EXIT_CODES)
 @click.version_option(package_name="rlaif-sql")
 def main() -> None:
     """Verifier-first RLAIF for SQL and code models."""
 
 
 @main.command()
-@tasks_option
-@click.option(
-    "--candidates",
-    "cands_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
+@click.argument(
+    "config_path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--tasks", "tasks_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Tasks JSONL (file mode).")  # fmt: skip
+@click.option("--candidates", "cands_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Candidates JSONL (file mode).")  # fmt: skip
+@click.option("--out", "out_path", type=click.Path(path_type=Path),
+              help="Verdicts JSONL, written line by line (file mode).")  # fmt: skip
+@click.option("--resume", is_flag=True, help="Continue a partial --out: skip verdicts it holds.")
+@click.option("--all", "all_tasks", is_flag=True, help="CONFIG mode: every task, not the subset.")
+@progress_option
 @sandbox_options
-@html_option("beside OUT, as .html")
+@html_option("beside OUT as .html; CONFIG mode: report.html beside report.json")
 def verify(
-    tasks_path: Path, cands_path: Path, out_path: Path, progress: bool,
+    config_path: Path | None, tasks_path: Path | None, cands_path: Path | None,
+    out_path: Path | None, resume: bool, all_tasks: bool, progress: bool,
     workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool,
     html_out: str | None,
 ) -> None:  # fmt: skip
-    """Run every hard check on each candidate; write one verdict per line to OUT."""
-    from rlaif_sql.verify import verify_many
+    """Run every hard check on each candidate.
 
-    tasks, candidates = load_tasks(tasks_path), load_candidates(cands_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with VerifierContext(_config(workers, timeout, memory_mb, max_rows, test_suite)) as ctx:
-        verdicts = list(verify_many(tasks, candidates, ctx=ctx, progress=progress))
-    write_jsonl(out_path, (v.to_dict() for v in verdicts))
-    summary = summarize(verdicts)
+    \b
+    rlaif-sql verify --tasks T --candidates C --out V   verdicts of a candidates file, one per line
+    rlaif-sql verify CONFIG                             the pipeline's verify step on its run store
+    """
+    given = _explicit("tasks_path", "cands_path", "out_path", "resume", "workers", "timeout",
+                      "memory_mb", "max_rows", "test_suite")  # fmt: skip
+    if config_path is not None:
+        if given:
+            raise click.UsageError(f"{', '.join(given)} belong(s) to file mode; with CONFIG the "
+                                   "settings come from its [verify] and [sandbox] sections")  # fmt: skip
+        run_step("verify", config_path, all_tasks, progress, force=False, html_out=html_out)
+        return
+    missing = [f"--{n}" for n, v in (("tasks", tasks_path), ("candidates", cands_path),
+                                     ("out", out_path)) if v is None]  # fmt: skip
+    if missing:
+        raise click.UsageError(f"missing {', '.join(missing)} (or give a pipeline CONFIG)")
+    if all_tasks:
+        raise click.UsageError("--all belongs to CONFIG mode (a config's task subset)")
+    assert tasks_path and cands_path and out_path
+    _verify_files(tasks_path, cands_path, out_path, resume, progress,
+                  verify_config(workers, timeout, memory_mb, max_rows, test_suite),
+                  html_path(html_out, out_path.with_suffix(".html")))  # fmt: skip
+
+
+def _explicit(*names: str) -> list[str]:
+    """The options among `names` the user gave (not left at their defaults), as flags."""
+    ctx = click.get_current_context()
+    given = []
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name or "")
+        if param.name in names and source is click.core.ParameterSource.COMMANDLINE:
+            given.append(param.opts[0])
+    return given
+
+
+def _verify_files(tasks_path: Path, cands_path: Path, out_path: Path, resume: bool,
+                  progress: bool, config: VerifyConfig, page: Path | None) -> None:  # fmt: skip
+    from rlaif_sql.verify_file import check_inputs, check_output, check_verified, verify_to_file
+
     summary_path = out_path.with_suffix(".summary.json")
+    inputs = {"tasks": tasks_path, "candidates": cands_path}
+    check_output(out_path, inputs)
+    check_output(summary_path, inputs)
+    tasks, candidates = load_tasks(tasks_path), load_candidates(cands_path)
+    check_inputs(tasks, candidates, inputs)
+    with VerifierContext(config) as ctx:
+        try:
+            verdicts, resumed = verify_to_file(tasks, candidates, out_path, ctx, resume=resume,
+                                               progress=progress)  # fmt: skip
+        except BaseException as exc:
+            if not by_user(exc):
+                raise
+            kept = sum(1 for line in out_path.open(encoding="utf-8") if line.endswith("\n"))
+            raise Interrupted(f"interrupted; {kept} verdicts kept in {out_path}; rerun the same "
+                              "command with --resume to continue") from None  # fmt: skip
+    if resumed:
+        click.echo(f"resumed {out_path}: {resumed} verdicts kept, "
+                   f"{len(verdicts) - resumed} verified now", err=True)  # fmt: skip
+    summary = summarize(verdicts)
     summary_path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
     click.echo(format_summary(summary))
     click.echo(f"verdicts: {out_path}  summary: {summary_path}")
-    if (page := html_path(html_out, out_path.with_suffix(".html"))) is not None:
+    if page is not None:
         from rlaif_sql.report import write_verify_page
 
-        page = write_verify_page(
-            tasks, candidates, verdicts, page, title=out_path.stem, source=cands_path.stem
-        )
+        page = write_verify_page(tasks, candidates, verdicts, page, title=out_path.stem,
+                                 source=cands_path.stem)  # fmt: skip
         click.echo(f"report page: {page}")
+    check_verified(verdicts, out_path)
 
 
 @main.command()
@@ -127,7 +211,9 @@ def validate(
     from rlaif_sql.validate import validate_tasks
 
     tasks = load_tasks(tasks_path)
-    with VerifierContext(_config(workers, timeout, memory_mb, max_rows, test_suite)) as ctx:
+    if not tasks:
+        raise NothingVerifiedError(f"{tasks_path}: the tasks file holds no tasks")
+    with VerifierContext(verify_config(workers, timeout, memory_mb, max_rows, test_suite)) as ctx:
         problems = validate_tasks(tasks, ctx)
     for problem in problems:
         label = "warning" if problem.warning else "problem"
@@ -159,239 +245,85 @@ def import_sqlite_cmd(src: Path, dst: Path, overwrite: bool) -> None:
         click.echo(f"view {view} skipped: {why}", err=True)
 
 
-def run() -> None:
-    """Entry point: user errors print one clear line and exit 2, never a traceback."""
-    try:
-        main(standalone_mode=False)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except RlaifSqlError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+# ---------------------------------------------------------------------- evaluation
+
+BACKEND_OPTIONS = {  # option -> backend key; the same keys as [sampling.backend] of a config
+    "model": "model", "completions": "path", "base_url": "base_url",
+    "api_key_env": "api_key_env", "concurrency": "concurrency", "request_timeout": "timeout_s",
+    "retries": "retries", "requests_per_minute": "requests_per_minute",
+    "batch_size": "batch_size", "device": "device", "threads": "threads",
+}  # fmt: skip
 
 
-# ---------------------------------------------------------------------- the pipeline
+def backend_options(func: Callable[..., None]) -> Callable[..., None]:
+    """--backend and its options, typed and described by the config schema's backend keys."""
+    from rlaif_sql.config_schema import BACKEND_HELP
+
+    types = {"concurrency": int, "retries": int, "batch_size": int, "threads": int,
+             "request_timeout": float, "requests_per_minute": float}  # fmt: skip
+    for name, key in reversed(BACKEND_OPTIONS.items()):
+        func = click.option(f"--{name.replace('_', '-')}", name, type=types.get(name, str),
+                            default=None, help=BACKEND_HELP[key] + ".")(func)  # fmt: skip
+    return click.option(
+        "--backend", "kind", type=click.Choice(["local", "openai", "jsonl"]), default="local",
+        show_default=True, help="Where completions come from, as [sampling.backend] kind.",
+    )(func)  # fmt: skip
 
 
-def _pipeline(config_path: Path, all_tasks: bool, progress: bool, force: bool) -> Any:
-    from dataclasses import replace
+def backend_from_options(kind: str, options: dict[str, Any]) -> Any:
+    from rlaif_sql.backends.base import backend_from_config
+    from rlaif_sql.config_schema import check_backend
 
-    from rlaif_sql.config import load_config
-    from rlaif_sql.pipeline import Pipeline
-
-    config = load_config(config_path)
-    if force:
-        config = replace(config, force_export=True)
-    return Pipeline(config, all_tasks=all_tasks, progress=progress)
-
-
-def pipeline_options(func: Callable[..., None]) -> Callable[..., None]:
-    for option in reversed(
-        [
-            click.argument(
-                "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path)
-            ),
-            click.option(
-                "--all",
-                "all_tasks",
-                is_flag=True,
-                help="Every task, not the config's default subset.",
-            ),
-            click.option("--progress/--no-progress", default=True, show_default=True),
-            click.option(
-                "--force", is_flag=True, help="Export even when the judge fails the kappa gate."
-            ),
-        ]
-    ):
-        func = option(func)
-    return func
-
-
-def _step(name: str, help_text: str) -> None:
-    @main.command(name, help=help_text)
-    @pipeline_options
-    @html_option("report.html beside report.json; `run` always writes it")
-    def command(
-        config_path: Path, all_tasks: bool, progress: bool, force: bool, html_out: str | None
-    ) -> None:
-        from rlaif_sql.pipeline import format_report
-
-        pipeline = _pipeline(config_path, all_tasks, progress, force)
-        page = html_path(html_out, pipeline.config.export_dir / "report.html", always=name == "run")
-        try:
-            if name == "run":
-                report = pipeline.run()
-            else:
-                if name != "report":
-                    getattr(pipeline, name)()
-                report = pipeline.report()
-            if page is not None:
-                from rlaif_sql.report import write_pipeline_page
-
-                page = write_pipeline_page(pipeline, page)
-        finally:
-            pipeline.close()
-        click.echo(format_report(report))
-        click.echo(f"run store: {pipeline.config.store}  export: {pipeline.config.export_dir}")
-        if page is not None:
-            click.echo(f"report page: {page}")
-
-
-_step(
-    "run", "The whole pipeline from one domain-pack CONFIG: sample, verify, judge, pairs, export."
-)
-_step("sample", "Sample completions for the config's tasks into the run store (resumes).")
-_step("judge", "Judge ties among verified candidates, conflict probes and anchors (resumes).")
-_step("pairs", "Build chosen/rejected pairs from verdicts and judgments, with counted filters.")
-_step("export", "Export the pairs as a datasets Dataset (TRL preference format).")
-_step("report", "Print the run's metrics from its store.")
-
-
-# ---------------------------------------------------------------------- training and evaluation
+    spec = {"kind": kind, **{BACKEND_OPTIONS[k]: v for k, v in options.items() if v is not None}}
+    if kind == "jsonl" and "path" not in spec:
+        raise click.UsageError(
+            "--backend jsonl needs --completions FILE (task_id + completion lines)"
+        )
+    if kind == "openai" and "model" not in spec:
+        raise click.UsageError("--backend openai needs --model (the served model's name)")
+    spec = check_backend(f"eval --backend {kind}:", spec)
+    if kind == "jsonl" and not Path(spec["path"]).is_file():
+        raise click.UsageError(f"--completions {spec['path']}: no such file")
+    return backend_from_config(spec)
 
 
 @main.command("eval")
-@click.option(
-    "--model", default="embedded", show_default=True, help="embedded, a folder or a model name."
-)
+@backend_options
 @tasks_option
-@click.option("--n", default=1, show_default=True, help="Samples per task (pass@k for n > 1).")
-@click.option("--limit", type=int, default=None, help="Only the first N tasks.")
+@click.option("--n", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Samples per task (pass@k for n > 1).")  # fmt: skip
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N tasks.")
 @click.option("--max-tokens", default=160, show_default=True)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def eval_cmd(
-    model: str, tasks_path: Path, n: int, limit: int | None, max_tokens: int, out_path: Path | None
-) -> None:
-    """Execution accuracy, pass rate per check, row-count accuracy, length, no-SQL rate."""
-    from rlaif_sql.backends.local import LocalBackend
+@progress_option
+def eval_cmd(kind: str, tasks_path: Path, n: int, limit: int | None, max_tokens: int,
+             out_path: Path | None, progress: bool, **options: Any) -> None:  # fmt: skip
+    """Execution accuracy, pass rate per check, row-count accuracy, length, no-SQL rate, of a
+    local model, an OpenAI-compatible endpoint or a JSONL of completions."""
     from rlaif_sql.evaluate import EvalConfig, evaluate
 
     tasks = load_tasks(tasks_path)[:limit]
-    report = evaluate(tasks, LocalBackend(model), EvalConfig(n=n, max_tokens=max_tokens))
+    if not tasks:
+        raise NothingVerifiedError(f"{tasks_path}: the tasks file holds no tasks")
+    if out_path is not None:
+        from rlaif_sql.verify_file import check_output
+
+        check_output(out_path, {"tasks": tasks_path})
+    backend = backend_from_options(kind, options)
+    report = evaluate(tasks, backend, EvalConfig(n=n, max_tokens=max_tokens), progress=progress)
     text = json.dumps(report, indent=2, default=str)
     if out_path:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(text + "\n")
     click.echo(text)
+    if not report["samples"]:
+        raise NothingVerifiedError(f"no sample could be produced: all {report['sample_abstains']} "
+                                   f"requests to {backend.name} failed; check the backend")  # fmt: skip
 
 
-@main.group()
-def train() -> None:
-    """Train with TRL: SFT on verified golds, DPO on exported pairs, GRPO on verifier rewards."""
+def run() -> None:
+    """Entry point of the console script (and `python -m rlaif_sql`)."""
+    main()
 
 
-def train_options(lr: float = 5e-6) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    return lambda func: _with_train_options(func, lr)
-
-
-def _with_train_options(func: Callable[..., None], lr: float) -> Callable[..., None]:
-    for option in reversed(
-        [
-            click.option("--model", default="embedded", show_default=True),
-            click.option(
-                "--out",
-                type=click.Path(file_okay=False, path_type=Path),
-                default=Path("runs/train"),
-                show_default=True,
-            ),
-            click.option("--lr", default=lr, show_default=True),
-            click.option("--epochs", default=1.0, show_default=True),
-            click.option("--max-steps", default=-1, show_default=True),
-            click.option("--batch-size", default=4, show_default=True),
-            click.option("--lora/--no-lora", default=False, show_default=True),
-            click.option(
-                "--resume", is_flag=True, help="Continue from the last checkpoint in --out."
-            ),
-        ]
-    ):
-        func = option(func)
-    return func
-
-
-def _train_config(model: str, out: Path, lr: float, epochs: float, max_steps: int, batch_size: int,
-                  lora: bool, resume: bool) -> Any:  # fmt: skip
-    from rlaif_sql.train.common import TrainConfig
-
-    return TrainConfig(model=model, out=out, learning_rate=lr, epochs=epochs, max_steps=max_steps,
-                       batch_size=batch_size, lora=lora, resume=resume)  # fmt: skip
-
-
-@train.command("dpo")
-@click.option("--pairs", type=click.Path(exists=True, path_type=Path), required=True)
-@click.option("--beta", default=0.1, show_default=True)
-@click.option(
-    "--loss-type", default="sigmoid", show_default=True, help="TRL loss, e.g. sigmoid_norm, ipo."
-)
-@train_options()
-def train_dpo_cmd(pairs: Path, beta: float, loss_type: str, **options: Any) -> None:
-    """DPO on pairs exported by `rlaif-sql export`."""
-    from rlaif_sql.train.dpo import train_dpo
-
-    final = train_dpo(pairs, _train_config(**options), beta=beta, loss_type=loss_type)
-    click.echo(f"model: {final}")
-
-
-@train.command("sft")
-@tasks_option
-@train_options(lr=2e-4)
-def train_sft_cmd(tasks_path: Path, **options: Any) -> None:
-    """SFT warm start on the tasks' golds; a gold that fails `validate` is left out."""
-    from rlaif_sql.train.sft import gold_answers, sft_dataset, train_sft
-    from rlaif_sql.validate import validate_tasks
-
-    tasks = load_tasks(tasks_path)
-    with VerifierContext(VerifyConfig()) as ctx:
-        invalid = {p.task_id for p in validate_tasks(tasks, ctx) if not p.warning}
-    verified = [t for t in tasks if t.task_id not in invalid]
-    if not verified:
-        raise click.ClickException(f"no task in {tasks_path} has a gold that passes validate")
-    if invalid:
-        click.echo(f"left out {len(invalid)} task(s) whose gold fails validate: "
-                   f"{', '.join(sorted(invalid)[:5])}", err=True)  # fmt: skip
-    final = train_sft(sft_dataset(verified, gold_answers(verified)), _train_config(**options))
-    click.echo(f"trained on {len(verified)} verified answers; model: {final}")
-
-
-@train.command("grpo")
-@tasks_option
-@click.option("--num-generations", default=4, show_default=True)
-@click.option("--max-completion-length", default=128, show_default=True)
-@train_options()
-def train_grpo_cmd(
-    tasks_path: Path, num_generations: int, max_completion_length: int, **options: Any
-) -> None:
-    """GRPO with the verifier rewards on a tasks file."""
-    from rlaif_sql.train.grpo import train_grpo
-
-    final, _ = train_grpo(load_tasks(tasks_path), _train_config(**options), num_generations=num_generations,
-                          max_completion_length=max_completion_length)  # fmt: skip
-    click.echo(f"model: {final}")
-
-
-@main.command("loop")
-@click.argument("config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--rounds", default=1, show_default=True)
-@click.option(
-    "--eval-tasks",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Held-out tasks evaluated after each round.",
-)
-@click.option("--model", default="embedded", show_default=True, help="The starting policy.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
-@click.option("--force", is_flag=True, help="Train even when the judge fails the kappa gate.")
-def loop_cmd(
-    config_path: Path, rounds: int, eval_tasks: Path | None, model: str, progress: bool, force: bool
-) -> None:
-    """Rounds of sample -> verify -> judge -> pairs -> DPO -> evaluate, from one CONFIG."""
-    from dataclasses import replace
-
-    from rlaif_sql.config import load_config
-    from rlaif_sql.loop import run_loop
-
-    config = load_config(config_path)
-    config = replace(config, force_export=config.force_export or force)
-    run_loop(config, rounds, eval_tasks, model=model, progress=progress)
+add_pipeline_commands(main)
+main.add_command(train)

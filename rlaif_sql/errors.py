@@ -23,3 +23,12 @@ class SandboxError(RlaifSqlError):
 
 class ProviderError(RlaifSqlError):
     """A model or judge backend failed (network, protocol, refusal)."""
+
+
+class NothingVerifiedError(RlaifSqlError):
+    """Nothing could be verified: an empty tasks or candidates file, every candidate's task
+    unknown or every task's database missing. The CLI exits with its own code (3)."""
+
+
+class Interrupted(RlaifSqlError):
+    """The user stopped the run (Ctrl-C); the message says what was kept and how to resume."""

@@ -19,6 +19,16 @@ FORMATS = ("disk", "parquet", "jsonl")
 VERIFIER_VERSION = "rlaif-sql-verifier@1"
 
 
+def utf8(text: str) -> str:
+    """Text a dataset file can hold: a lone surrogate (valid in JSON, not in UTF-8) becomes
+    U+FFFD. Only the exported copy changes; the run store keeps the original."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def preference_rows(
     pairs: Sequence[Mapping[str, Any]], tasks: Mapping[str, Task], candidates: Mapping[str, Candidate],
     *, source: str = "rlaif-sql", rubric: str = "", judge_model: str = "",
@@ -31,8 +41,8 @@ def preference_rows(
             prompts[task.task_id] = [dict(m) for m in messages_for(task)]
         rows.append({
             "prompt": prompts[task.task_id],
-            "chosen": [{"role": "assistant", "content": candidates[pair["chosen_id"]].completion}],
-            "rejected": [{"role": "assistant", "content": candidates[pair["rejected_id"]].completion}],
+            "chosen": [{"role": "assistant", "content": utf8(candidates[pair["chosen_id"]].completion)}],
+            "rejected": [{"role": "assistant", "content": utf8(candidates[pair["rejected_id"]].completion)}],
             "task_id": task.task_id,
             "pair_id": pair["pair_id"],
             "strategy": pair["strategy"],

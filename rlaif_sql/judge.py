@@ -33,6 +33,7 @@ from typing import Any
 from rlaif_sql.backends.base import Backend, ChatRequest, Completion
 from rlaif_sql.errors import ConfigError, ProviderError
 from rlaif_sql.models import Candidate, Task
+from rlaif_sql.progress import Progress, own
 from rlaif_sql.rubrics import Rubric, load_rubric, render_judge_prompt
 
 
@@ -62,14 +63,19 @@ REFUSAL = re.compile(
 @dataclass(frozen=True)
 class JudgeConfig:
     rubric: str = "sql-explanation@1"
+    """The rubric (name@version) in rlaif_sql/rubrics."""
     margin: float = 0.6
     """Least length-adjusted probability of the winner for a pair to count."""
     votes: int = 1
     """Calls per order; votes after the first sample at `vote_temperature`."""
     min_agreement: float = 0.8
+    """Least share of votes per order that must agree (with votes > 1)."""
     vote_temperature: float = 0.7
+    """Temperature of the votes after the first (the first is greedy)."""
     length_penalty: float = 0.5
+    """How much a longer answer must win by: logit(p) - length_penalty * ln(len a / len b)."""
     max_tokens: int = 256
+    """Longest judge answer, in tokens."""
     require_json: bool = True
     """False: a reply that is not the JSON verdict still gets the one-letter follow-up, and its
     log-probabilities decide (small local judges rarely manage the JSON)."""
@@ -165,27 +171,35 @@ class Judge:
         return self.compare_many([(task, a, b)])[0]
 
     def compare_many(
-        self, items: Sequence[tuple[Task, Candidate, Candidate]], *, progress: bool = False
-    ) -> list[Judgment]:
+        self, items: Sequence[tuple[Task, Candidate, Candidate]], *,
+        progress: bool | Progress = False,
+    ) -> list[Judgment]:  # fmt: skip
+        """Judge each item. `progress` counts judge calls (both orders, votes, follow-ups)."""
         results: list[Judgment | None] = [None] * len(items)
         pending = list(range(len(items)))
-        for tier, backend in enumerate(self.tiers):
-            judged = self._judge_with(backend, [items[i] for i in pending], tier, progress)
-            for i, judgment in zip(pending, judged, strict=True):
-                results[i] = judgment
-            pending = [i for i in pending if results[i].outcome in AMBIGUOUS]  # type: ignore[union-attr]
-            if not pending:
-                break
+        bar, owned = own(progress, "judge", 0, "call")
+        try:
+            for tier, backend in enumerate(self.tiers):
+                judged = self._judge_with(backend, [items[i] for i in pending], tier, bar)
+                for i, judgment in zip(pending, judged, strict=True):
+                    results[i] = judgment
+                pending = [i for i in pending if results[i].outcome in AMBIGUOUS]  # type: ignore[union-attr]
+                if not pending:
+                    break
+        finally:
+            if owned:
+                bar.close()
         return [r for r in results if r is not None]
 
     # ------------------------------------------------------------------ internals
 
     def _judge_with(
         self, backend: Backend, items: Sequence[tuple[Task, Candidate, Candidate]], tier: int,
-        progress: bool,
+        progress: Progress,
     ) -> list[Judgment]:  # fmt: skip
         per_item = [self._calls_for(task, a, b) for task, a, b in items]
         flat = [call for calls in per_item for call in calls]
+        progress.grow(len(flat))
         answers = backend.complete([c.request for c in flat], progress=progress)
         self.calls += len(flat)
         follow_ups: list[tuple[_Call, ChatRequest]] = []
@@ -194,7 +208,8 @@ class Judge:
             if call.outcome is None and call.output is not None:
                 follow_ups.append((call, self._final_token_request(call)))
         if follow_ups:
-            tokens = backend.complete([r for _, r in follow_ups])
+            progress.grow(len(follow_ups))
+            tokens = backend.complete([r for _, r in follow_ups], progress=progress)
             self.calls += len(follow_ups)
             for (call, _), answer in zip(follow_ups, tokens, strict=True):
                 self._use_logprobs(call, answer)

@@ -10,11 +10,10 @@ resumes inside the round it was in, and the next round samples from the model ro
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import click
 
 from rlaif_sql.backends.local import LocalBackend
 from rlaif_sql.config import PipelineConfig
@@ -27,7 +26,11 @@ from rlaif_sql.train.dpo import train_dpo
 
 
 def run_loop(config: PipelineConfig, rounds: int, eval_tasks: Path | None, *, model: str = "embedded",
-             dpo: TrainConfig | None = None, progress: bool = True) -> list[dict[str, Any]]:  # fmt: skip
+             dpo: TrainConfig | None = None, progress: bool = True,
+             on_round: Callable[[dict[str, Any]], None] | None = None,
+             notify: Callable[[str], None] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Run the rounds; `on_round` receives each round's metrics as it ends, `notify` the
+    pipeline's one-line messages (resuming, forced export)."""
     held_out = load_tasks(eval_tasks) if eval_tasks else None
     history: list[dict[str, Any]] = []
     summary_path = config.store.with_name(config.store.stem + "-loop.json")
@@ -37,7 +40,7 @@ def run_loop(config: PipelineConfig, rounds: int, eval_tasks: Path | None, *, mo
         export_dir = config.export_dir.with_name(f"{config.export_dir.name}-round{k}")
         backend = {**config.sampling_backend, "kind": "local", "model": model}
         round_config = replace(config, store=store, export_dir=export_dir, sampling_backend=backend)
-        pipeline = Pipeline(round_config, progress=progress)
+        pipeline = Pipeline(round_config, progress=progress, notify=notify)
         try:
             report = pipeline.run()
             pages[k] = write_pipeline_page(pipeline, export_dir / "report.html")
@@ -58,8 +61,8 @@ def run_loop(config: PipelineConfig, rounds: int, eval_tasks: Path | None, *, mo
             pipeline.close()
         history.append(entry)
         summary_path.write_text(json.dumps(history, indent=2, default=str) + "\n")
-        click.echo(json.dumps(entry, default=str))
         loop_page = write_loop_page(history, pages, summary_path.with_suffix(".html"),
                                     title=f"{config.source}: loop")  # fmt: skip
-        click.echo(f"loop page: {loop_page}  round page: {pages[k]}")
+        if on_round is not None:
+            on_round({**entry, "loop_page": str(loop_page), "round_page": str(pages[k])})
     return history

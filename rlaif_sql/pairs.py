@@ -36,7 +36,9 @@ NOT_THE_CANDIDATES_FAULT = frozenset({Reason.ABSTAIN, Reason.TASK_ERROR})
 @dataclass(frozen=True)
 class PairsConfig:
     strategies: tuple[str, ...] = ("verified_vs_failed", "judge")
+    """Any of verified_vs_failed, judge, best_vs_worst, all."""
     max_pairs_per_task: int = 4
+    """Most pairs kept per task (after the other filters)."""
     max_length_ratio: float = 3.0
     """Drop pairs whose longer side is more than this many times the shorter (length bias)."""
     near_duplicate: float = 0.97

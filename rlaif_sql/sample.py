@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from rlaif_sql.backends.base import Backend, ChatRequest
 from rlaif_sql.errors import ConfigError, ProviderError
 from rlaif_sql.models import Candidate, Task
+from rlaif_sql.progress import Progress
 from rlaif_sql.prompts import messages_for
 
 
@@ -23,7 +24,9 @@ class SamplingConfig:
     temperatures: tuple[float, ...] = (0.2, 0.5, 0.7, 0.9)
     """The ladder: sample k uses temperatures[k % len]."""
     top_p: float = 0.95
+    """Nucleus sampling: the smallest set of tokens holding this much probability."""
     max_tokens: int = 160
+    """Longest completion, in tokens."""
     seed: int = 0
     """Base seed; sample k of task i uses seed + k (same for every task, so runs repeat)."""
 
@@ -65,7 +68,7 @@ def sample(
     config: SamplingConfig,
     *,
     skip: Collection[str] = (),
-    progress: bool = False,
+    progress: bool | Progress = False,
 ) -> SampleReport:
     """Sample every task; `skip` holds candidate ids already sampled (resume)."""
     wanted: list[tuple[str, Task, ChatRequest]] = []

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 
 from rlaif_sql.judge import Judgment
-from rlaif_sql.models import Candidate, Verdict, utf8_safe
+from rlaif_sql.models import Candidate, Verdict
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -44,6 +44,31 @@ CREATE TABLE IF NOT EXISTS filtered (
 CREATE TABLE IF NOT EXISTS steps (
     step VARCHAR, started DOUBLE, seconds DOUBLE, counts JSON);
 """
+
+
+ESCAPED = "_completion_escaped"
+"""Meta flag: the stored completion is JSON-escaped, because it holds text UTF-8 cannot
+(a lone surrogate, which a JSON file can carry); read back, it is the original text."""
+
+
+def _storable(text: str) -> str:
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return json.dumps(text)[1:-1]
+
+
+def _json(value: Any) -> str:
+    """JSON for a JSON column. DuckDB's JSON refuses lone-surrogate escapes, which a
+    completion read from a JSON file can hold; in these records (verdict evidence, judge
+    prompts) they become U+FFFD. The completion itself is kept exactly (`_storable`)."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 class RunStore:
@@ -77,21 +102,23 @@ class RunStore:
 
     def set_info(self, key: str, value: Any) -> None:
         with self.batch() as conn:
-            conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?)", [key, json.dumps(value)])
+            conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?)", [key, _json(value)])
 
     def add_tasks(self, tasks: Iterable[Mapping[str, Any]]) -> None:
-        rows = [(t["task_id"], t.get("kind", "sql"), json.dumps(t, default=str)) for t in tasks]
+        rows = [(t["task_id"], t.get("kind", "sql"), _json(t)) for t in tasks]
         with self.batch() as conn:
             conn.executemany("INSERT OR IGNORE INTO tasks VALUES (?, ?, ?)", rows)
 
     def add_candidates(
         self, candidates: Iterable[Candidate], abstained: Iterable[tuple[str, str]] = ()
     ) -> None:
-        rows = [
-            (c.candidate_id, c.task_id, str(c.meta.get("source", c.meta.get("model", ""))),
-             utf8_safe(c.completion), int(c.meta.get("completion_tokens") or 0), json.dumps(dict(c.meta)))
-            for c in candidates
-        ]  # fmt: skip
+        rows = []
+        for c in candidates:
+            text, meta = _storable(c.completion), dict(c.meta)
+            if text != c.completion:
+                meta[ESCAPED] = True
+            rows.append((c.candidate_id, c.task_id, str(meta.get("source", meta.get("model", ""))),
+                         text, int(meta.get("completion_tokens") or 0), _json(meta)))  # fmt: skip
         with self.batch() as conn:
             if rows:
                 conn.executemany("INSERT OR IGNORE INTO candidates VALUES (?, ?, ?, ?, ?, ?)", rows)
@@ -101,7 +128,7 @@ class RunStore:
     def add_verdicts(self, verdicts: Iterable[Verdict]) -> None:
         rows = [
             (v.candidate_id, v.task_id, v.passed, v.reason.value, v.abstained,
-             json.dumps(v.to_dict(), default=str))
+             _json(v.to_dict()))
             for v in verdicts
         ]  # fmt: skip
         if rows:
@@ -116,7 +143,7 @@ class RunStore:
                 j.winner, j.confidence, len(j.calls),
                 sum(int(c.get("prompt_tokens") or 0) for c in j.calls),
                 sum(int(c.get("completion_tokens") or 0) for c in j.calls),
-                json.dumps(j.to_dict(), default=str),
+                _json(j.to_dict()),
             ))  # fmt: skip
         if rows:
             with self.batch() as conn:
@@ -136,19 +163,19 @@ class RunStore:
                 conn.execute(
                     "INSERT INTO pairs VALUES (?, ?, ?, ?, ?, ?)",
                     [p["pair_id"], p["task_id"], p["chosen_id"], p["rejected_id"], p["strategy"],
-                     json.dumps(p, default=str)],
+                     _json(p)],
                 )  # fmt: skip
             for f in filtered:
                 conn.execute(
                     "INSERT OR REPLACE INTO filtered VALUES (?, ?, ?, ?)",
-                    [f["pair_id"], f["task_id"], f["filter"], json.dumps(f, default=str)],
+                    [f["pair_id"], f["task_id"], f["filter"], _json(f)],
                 )
 
     def log_step(self, step: str, started: float, counts: Mapping[str, Any]) -> None:
         with self.batch() as conn:
             conn.execute(
                 "INSERT INTO steps VALUES (?, ?, ?, ?)",
-                [step, started, time.time() - started, json.dumps(dict(counts), default=str)],
+                [step, started, time.time() - started, _json(dict(counts))],
             )
 
     # ------------------------------------------------------------------ reads
@@ -163,7 +190,13 @@ class RunStore:
         rows = self.conn.execute(
             "SELECT task_id, candidate_id, completion, meta FROM candidates ORDER BY candidate_id"
         ).fetchall()
-        return [Candidate(t, c, text, json.loads(meta)) for t, c, text, meta in rows]
+        out = []
+        for task_id, cid, text, raw in rows:
+            meta = json.loads(raw)
+            if meta.pop(ESCAPED, False):
+                text = json.loads(f'"{text}"')
+            out.append(Candidate(task_id, cid, text, meta))
+        return out
 
     def verdicts(self) -> dict[str, Verdict]:
         rows = self.conn.execute("SELECT record FROM verdicts").fetchall()

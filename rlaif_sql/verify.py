@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from tqdm import tqdm
-
 from rlaif_sql.errors import ConfigError, TaskError
 from rlaif_sql.models import Candidate, Reason, Task, Verdict
+from rlaif_sql.progress import Progress
+from rlaif_sql.progress import own as own_progress
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
 from rlaif_sql.verifiers.registry import REGISTRY
 
@@ -49,11 +49,12 @@ def verify_many(
     *,
     ctx: VerifierContext | None = None,
     config: VerifyConfig | None = None,
-    progress: bool = False,
+    progress: bool | Progress = False,
 ) -> Iterator[Verdict]:
     """Verify candidates in parallel (one thread per sandbox worker), yielding in input order.
 
     A candidate whose task_id is unknown gets a `task_error` verdict rather than vanishing.
+    Closing the iterator early (or Ctrl-C) drops the candidates not yet started.
     """
     by_id = {t.task_id: t for t in tasks}
     items = list(candidates)
@@ -70,12 +71,16 @@ def verify_many(
                 )
             return _check(candidate, task, ctx)
 
-        with ThreadPoolExecutor(max_workers=ctx.config.workers) as pool:
-            bar = tqdm(total=len(items), desc="verify", unit="cand", disable=not progress)
+        pool = ThreadPoolExecutor(max_workers=ctx.config.workers)
+        bar, owned = own_progress(progress, "verify", len(items), "candidate")
+        try:
             for verdict in pool.map(one, items):
                 bar.update()
                 yield verdict
-            bar.close()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+            if owned:
+                bar.close()
     finally:
         if own:
             ctx.close()

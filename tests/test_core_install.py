@@ -73,4 +73,5 @@ def test_the_run_store_keeps_a_completion_with_a_lone_surrogate(tmp_path: Path) 
     store.add_candidates([Candidate("t", "c1", "SELECT '\udcff'")])
     assert utf8_safe("SELECT '\udcff'") == "SELECT '\\udcff'"
     stored = store.candidates()
-    assert [c.completion for c in stored] == ["SELECT '\\udcff'"]
+    assert [c.completion for c in stored] == ["SELECT '\udcff'"]  # exactly the text given
+    assert stored[0].meta == {}  # the escape flag is the store's own business

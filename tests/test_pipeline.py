@@ -237,3 +237,36 @@ def test_sigkill_mid_run_then_resume_gives_the_same_pairs(pack: Path) -> None:
         assert got.info("anchors") == ref.info("anchors")
         assert 0 < partial < got.conn.execute("SELECT count(*) FROM judgments").fetchone()[0]
     assert resumed["pairs"] == reference["pairs"]
+
+
+def test_one_step_at_a_time_gives_what_run_gives(pack: Path) -> None:
+    from click.testing import CliRunner
+
+    from rlaif_sql.cli import main
+
+    with openai_stub(prefer_shorter) as stub:
+        reference = run_in_process(write_config(pack, stub["base_url"], "whole"))
+        config = write_config(pack, stub["base_url"], "steps")
+        for step in ("sample", "verify", "judge", "pairs", "export", "report"):
+            result = CliRunner().invoke(main, [step, str(config), "--no-progress"])
+            assert result.exit_code == 0, (step, result.stderr)
+    stepwise = json.loads((pack / "steps" / "export" / "report.json").read_text())
+    with (
+        RunStore(pack / "whole" / "run.duckdb") as whole,
+        RunStore(pack / "steps" / "run.duckdb") as steps,
+    ):
+        assert [p["pair_id"] for p in steps.pairs()] == [p["pair_id"] for p in whole.pairs()]
+        assert steps.pairs() and steps.judgments("tie")  # the steps judged and paired something
+        for table in ("candidates", "verdicts", "judgments", "filtered"):
+            count = f"SELECT count(*) FROM {table}"
+            assert steps.conn.execute(count).fetchone() == whole.conn.execute(count).fetchone()
+        assert steps.info("anchors") == whole.info("anchors")
+    for key in ("candidates", "reasons", "pairs", "pairs_by_strategy", "filtered"):
+        assert stepwise[key] == reference[key], key
+    assert [s["step"] for s in stepwise["steps"]] == [
+        "sample",
+        "verify",
+        "judge",
+        "pairs",
+        "export",
+    ]

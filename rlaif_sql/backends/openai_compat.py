@@ -17,10 +17,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tqdm import tqdm
-
 from rlaif_sql.backends.base import Answer, ChatRequest, Completion
 from rlaif_sql.errors import ConfigError, ProviderError
+from rlaif_sql.progress import Progress, own
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
@@ -80,17 +79,23 @@ class OpenAIBackend:
         self.calls = 0
         self.retried = 0
 
-    def complete(self, requests: Sequence[ChatRequest], *, progress: bool = False) -> list[Answer]:
-        bar = tqdm(total=len(requests), desc=f"generate ({self.name})", disable=not progress)
+    def complete(
+        self, requests: Sequence[ChatRequest], *, progress: bool | Progress = False
+    ) -> list[Answer]:
+        bar, owned = own(progress, f"generate ({self.name})", len(requests), "completion")
 
         def one(request: ChatRequest) -> Answer:
             answer = self._with_retries(request)
             bar.update()
             return answer
 
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="openai") as pool:
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="openai")
+        try:
             answers = list(pool.map(one, requests))
-        bar.close()
+        finally:  # Ctrl-C: drop the queued requests instead of sending them all first
+            pool.shutdown(wait=False, cancel_futures=True)
+            if owned:
+                bar.close()
         return answers
 
     def _with_retries(self, request: ChatRequest) -> Answer:

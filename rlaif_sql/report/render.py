@@ -100,7 +100,8 @@ def render_loop_page(
 def write_html(text: str, out: Path) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    # a completion may hold lone surrogates (valid JSON, not UTF-8): written as \udcff escapes
+    out.write_text(text, encoding="utf-8", errors="backslashreplace")
     return out
 
 

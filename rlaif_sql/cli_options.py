@@ -1,0 +1,151 @@
+"""Options shared by the `rlaif-sql` commands."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rlaif_sql.extras import require
+from rlaif_sql.sandboxes.results import SandboxLimits
+from rlaif_sql.verifiers.context import VerifyConfig
+
+
+class _Sigint:
+    seen = False
+
+
+@contextmanager
+def noting_sigint() -> Iterator[None]:
+    """Remember a Ctrl-C even where a library turns it into its own error (DuckDB raises
+    RuntimeError("Query interrupted") when SIGINT lands inside a query)."""
+    _Sigint.seen = False
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        _Sigint.seen = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def by_user(exc: BaseException) -> bool:
+    """True when `exc` is, or came from, the user's Ctrl-C."""
+    return isinstance(exc, KeyboardInterrupt) or _Sigint.seen
+
+
+def quiet_libraries() -> None:
+    """--no-progress: no bars from transformers (weight loading) or datasets (saving) either."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+    if "transformers" in sys.modules:
+        import transformers.utils.logging
+
+        transformers.utils.logging.disable_progress_bar()
+    if "datasets" in sys.modules:
+        import datasets
+
+        datasets.disable_progress_bars()
+
+
+def progress_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    def callback(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        if not value:
+            quiet_libraries()
+        return value
+
+    return click.option(
+        "--progress/--no-progress", default=True, show_default=True, callback=callback,
+        help="Progress bars with counts and ETA on stderr (--no-progress: none at all).",
+    )(func)  # fmt: skip
+
+
+tasks_option = click.option(
+    "--tasks",
+    "tasks_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Tasks JSONL.",
+)
+
+
+def verify_config(
+    workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool = False
+) -> VerifyConfig:
+    suite = None
+    if test_suite:
+        distil = require("rlaif_sql.testsuite.distil", extra="testsuite", feature="--test-suite")
+        suite = distil.SuiteConfig()
+    limits = SandboxLimits(timeout_s=timeout, memory_mb=memory_mb, max_rows=max_rows)
+    return VerifyConfig(sandbox=limits, workers=workers, test_suite=suite)
+
+
+def sandbox_options(func: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(
+        [
+            click.option(
+                "--workers",
+                type=click.IntRange(min=1),
+                default=2,
+                show_default=True,
+                help="Sandbox worker processes.",
+            ),
+            click.option(
+                "--timeout",
+                type=click.FloatRange(min=0, min_open=True),
+                default=5.0,
+                show_default=True,
+                help="Seconds per query.",
+            ),
+            click.option(
+                "--memory-mb",
+                type=click.IntRange(min=64),
+                default=1024,
+                show_default=True,
+                help="Memory per worker (MiB).",
+            ),
+            click.option(
+                "--max-rows",
+                type=click.IntRange(min=1),
+                default=100_000,
+                show_default=True,
+                help="Largest result.",
+            ),
+            click.option(
+                "--test-suite",
+                is_flag=True,
+                help="Also check SQL on generated database variants (distilled, cached test suites).",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def html_option(default: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """`--html [OUT]`: also write the self-contained HTML report page (docs/report.md)."""
+    return click.option(
+        "--html", "html_out", is_flag=False, flag_value="", default=None, metavar="[OUT]",
+        help=f"Also write the HTML report page to OUT (default: {default}).",
+    )  # fmt: skip
+
+
+def html_path(html_out: str | None, default: Path, *, always: bool = False) -> Path | None:
+    """Where `--html [OUT]` asks for the page: None when not asked (and not `always`)."""
+    if html_out is None:
+        return default if always else None
+    return Path(html_out) if html_out else default
