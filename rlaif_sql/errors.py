@@ -23,3 +23,8 @@ class SandboxError(RlaifSqlError):
 
 class ProviderError(RlaifSqlError):
     """A model or judge backend failed (network, protocol, refusal)."""
+
+
+class EngineError(RlaifSqlError):
+    """The distributed engine failed (no actor could start, actors keep dying): the cluster's
+    fault, named with what was tried; see docs/scale-out.md."""

@@ -37,6 +37,9 @@ class VerifyConfig:
     test_suite: Any = None
     """A `rlaif_sql.testsuite.distil.SuiteConfig`: check every SQL task on generated databases
     too (tasks can also ask for it with `compare: {"test_suite": true}`)."""
+    engine: Any = None
+    """A `rlaif_sql.distributed.EngineConfig`: where `verify_many` runs (None or kind='local':
+    threads in this process; kind='ray': verifier actors on a Ray cluster)."""
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -59,6 +62,9 @@ class VerifierContext:
         self._suite_results: dict[Any, Any] = {}
         self.executions = 0
         self.cache_hits = 0
+        self.remote: Any = None
+        """The Ray actor pool when config.engine.kind == 'ray' (rlaif_sql.distributed.pool),
+        made by the first verify_many; closed with the context."""
 
     @property
     def sql_sandbox(self) -> SqlSandbox:
@@ -146,8 +152,8 @@ class VerifierContext:
 
     def close(self) -> None:
         with self._lock:
-            sandboxes = [s for s in (self._sql, self._code) if s is not None]
-            self._sql = self._code = None
+            sandboxes = [s for s in (self._sql, self._code, self.remote) if s is not None]
+            self._sql = self._code = self.remote = None
         for sandbox in sandboxes:
             sandbox.close()
 
