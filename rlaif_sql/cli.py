@@ -57,6 +57,33 @@ def sandbox_options(func: Callable[..., None]) -> Callable[..., None]:
     return func
 
 
+# ---------------------------------------------------------------------- the Ray engine
+
+
+def engine_options(func: Callable[..., None]) -> Callable[..., None]:
+    """--engine local|ray, --ray-address, --actors (docs/scale-out.md)."""
+    for option in reversed(
+        [
+            click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+                         show_default=True, help="Verify here, or on Ray verifier actors."),
+            click.option("--ray-address", default=None,
+                         help="Ray cluster: auto, host:port or ray://host:port (default: start one here)."),
+            click.option("--actors", default=2, show_default=True,
+                         help="Ray verifier actors (each runs --workers sandbox workers)."),
+        ]
+    ):  # fmt: skip
+        func = option(func)
+    return func
+
+
+def _engine(kind: str, address: str | None, actors: int) -> Any:
+    from rlaif_sql.distributed.engine import EngineConfig
+
+    if kind == "ray":
+        require("ray", extra="ray", feature="--engine ray")
+    return EngineConfig(kind=kind, address=address, actors=actors)
+
+
 @click.group()
 @click.version_option(package_name="rlaif-sql")
 def main() -> None:
@@ -74,16 +101,22 @@ def main() -> None:
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @sandbox_options
+@engine_options
 def verify(
     tasks_path: Path, cands_path: Path, out_path: Path, progress: bool,
     workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool,
+    engine: str, ray_address: str | None, actors: int,
 ) -> None:  # fmt: skip
     """Run every hard check on each candidate; write one verdict per line to OUT."""
+    from dataclasses import replace
+
     from rlaif_sql.verify import verify_many
 
     tasks, candidates = load_tasks(tasks_path), load_candidates(cands_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with VerifierContext(_config(workers, timeout, memory_mb, max_rows, test_suite)) as ctx:
+    config = _config(workers, timeout, memory_mb, max_rows, test_suite)
+    config = replace(config, engine=_engine(engine, ray_address, actors))
+    with VerifierContext(config) as ctx:
         verdicts = list(verify_many(tasks, candidates, ctx=ctx, progress=progress))
     write_jsonl(out_path, (v.to_dict() for v in verdicts))
     summary = summarize(verdicts)

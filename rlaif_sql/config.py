@@ -2,7 +2,7 @@
 
 Relative paths resolve against the config file's folder. Sections: [tasks], [sampling]
 (+ [sampling.backend]), [verify], [judge] (+ [judge.backend] or [[judge.tiers]]), [anchors],
-[pairs], [export], [run]. See examples/revenue/pipeline.toml.
+[pairs], [export], [run], [engine]. See examples/revenue/pipeline.toml.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from rlaif_sql.distributed.engine import EngineConfig
 from rlaif_sql.errors import ConfigError
 from rlaif_sql.judge import JudgeConfig
 from rlaif_sql.pairs import PairsConfig
@@ -42,6 +43,8 @@ class PipelineConfig:
     pairs: PairsConfig = field(default_factory=PairsConfig)
     export_formats: tuple[str, ...] = ("disk", "parquet", "jsonl")
     source: str = "rlaif-sql"
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    """[engine]: where verification (and OpenAI-compatible judging) runs; see docs/scale-out.md."""
 
     def __post_init__(self) -> None:
         if self.task_limit is not None and self.task_limit < 1:
@@ -107,6 +110,7 @@ def load_config(path: Path) -> PipelineConfig:
             kappa_threshold=float(anchors.get("threshold", 0.72)),
             force_export=bool(anchors.get("force", False)),
             pairs=_dataclass(PairsConfig, dict(raw.get("pairs", {})), "pairs"),
+            engine=_dataclass(EngineConfig, dict(raw.get("engine", {})), "engine"),
         )
     except KeyError as exc:
         raise ConfigError(

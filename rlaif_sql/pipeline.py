@@ -22,6 +22,7 @@ import click
 from rlaif_sql.anchors import load_anchors, measure
 from rlaif_sql.backends.base import Backend, backend_from_config
 from rlaif_sql.config import PipelineConfig
+from rlaif_sql.distributed.judging import judge_backend
 from rlaif_sql.errors import ConfigError
 from rlaif_sql.export import export_dataset, preference_rows
 from rlaif_sql.judge import FAILED, Judge, length_preference
@@ -112,7 +113,9 @@ class Pipeline:
             if c.candidate_id not in done and c.task_id in self.tasks
         ]
         limits = SandboxLimits(timeout_s=self.config.timeout_s)
-        config = VerifyConfig(sandbox=limits, workers=self.config.workers)
+        config = VerifyConfig(
+            sandbox=limits, workers=self.config.workers, engine=self.config.engine
+        )
         with VerifierContext(config) as ctx:
             for start in _bar(range(0, len(todo), VERIFY_BATCH), "verify", self.progress):
                 chunk = todo[start : start + VERIFY_BATCH]
@@ -234,7 +237,7 @@ class Pipeline:
             backends = []
             for spec in self.config.judge_backends:
                 same = spec == self.config.sampling_backend
-                backends.append(self.sampler if same else backend_from_config(spec))
+                backends.append(self.sampler if same else judge_backend(spec, self.config.engine))
             self._judge = Judge(backends, self.config.judge)
         return self._judge
 

@@ -53,7 +53,9 @@ class EngineConfig:
     """Per-node folder for shipped files, named by their sha256; None: <tmp>/rlaif_sql-ray."""
     pool_name: str | None = None
     """Name the actors (`<pool_name>-<i>`, namespace rlaif_sql) so that every process of a
-    multi-process trainer using the same name shares one pool; None: private actors."""
+    multi-process trainer using the same name shares one pool (detached: they outlive the
+    process that started them; end them with `ray.kill` or `ray stop`); None: private actors
+    that end with the pool."""
     start_timeout_s: float = 300.0
     """How long to wait for an actor to start before giving up (cluster without room)."""
 

@@ -48,6 +48,8 @@ class _Slot:
     ready_ref: Any
     ready: bool = False
     dead: bool = False
+    alone: bool = False
+    """Running a suspect: a candidate that was in a batch whose actor died."""
     inflight: int = 0
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -58,8 +60,9 @@ class _Run:
 
     tasks: dict[str, Task]
     source: Iterator[Item]
-    pending: dict[Any, tuple[_Slot, list[Item]]] = field(default_factory=dict)
+    pending: dict[Any, tuple[_Slot, list[Item], int]] = field(default_factory=dict)
     retry: deque[list[Item]] = field(default_factory=deque)
+    suspects: deque[list[Item]] = field(default_factory=deque)
     done: dict[int, Verdict] = field(default_factory=dict)
     deaths: Counter[int] = field(default_factory=Counter)
     refs: dict[str, dict[str, FileRef]] = field(default_factory=dict)
@@ -68,7 +71,8 @@ class _Run:
     exhausted: bool = False
 
     def finished(self) -> bool:
-        return self.exhausted and not self.pending and not self.retry and not self.done
+        return (self.exhausted and not self.pending and not self.retry and not self.suspects
+                and not self.done)  # fmt: skip
 
     def drain(self) -> Iterator[Verdict]:
         while self.next_out in self.done:
@@ -96,8 +100,9 @@ class RayVerifierPool:
     def _start(self, index: int) -> _Slot:
         options: dict[str, Any] = {"num_cpus": self.engine.cpus_per_actor, "max_restarts": 0}
         if self.engine.pool_name:
+            # detached: they outlive the process that made them, for the others sharing them
             options |= {"name": f"{self.engine.pool_name}-{index}", "namespace": NAMESPACE,
-                        "get_if_exists": True}  # fmt: skip
+                        "get_if_exists": True, "lifetime": "detached"}  # fmt: skip
         handle = self._remote.options(**options).remote(self.config, str(self.engine.node_cache))
         return _Slot(index, handle, handle.ready.remote())
 
@@ -133,10 +138,14 @@ class RayVerifierPool:
             yield from run.drain()
 
     def _submit(self, run: _Run) -> None:
+        if run.suspects:  # each alone on an idle actor, so a death there is its own
+            for slot in self._live():
+                if run.suspects and slot.inflight == 0:
+                    self._send(run, slot, run.suspects.popleft(), alone=True)
+            return  # no other work until they are placed: actors drain and become idle
         size, limit = self.engine.batch_size, self.engine.window * self.engine.batch_size
         while True:
-            live = [s for s in self.slots if s.ready and not s.dead]
-            slot = min(live, key=lambda s: s.inflight, default=None)
+            slot = min(self._live(), key=lambda s: s.inflight, default=None)
             if slot is None or slot.inflight >= self.engine.inflight_per_actor:
                 return
             if run.retry:
@@ -152,7 +161,10 @@ class RayVerifierPool:
                     return
             self._send(run, slot, batch)
 
-    def _send(self, run: _Run, slot: _Slot, batch: list[Item]) -> None:
+    def _live(self) -> list[_Slot]:
+        return [s for s in self.slots if s.ready and not s.dead and not s.alone]
+
+    def _send(self, run: _Run, slot: _Slot, batch: list[Item], alone: bool = False) -> None:
         payload = {}
         for _, candidate in batch:
             task = run.tasks.get(candidate.task_id)
@@ -161,9 +173,10 @@ class RayVerifierPool:
                     run.refs[task.task_id] = self._shipper.refs(task)
                 payload[task.task_id] = (task, run.refs[task.task_id])
         ref = slot.handle.verify_batch.remote(payload, [c for _, c in batch])
-        run.pending[ref] = (slot, batch)
-        slot.inflight += 1
         self.counts["batches"] += 1
+        run.pending[ref] = (slot, batch, self.counts["batches"])
+        slot.inflight += 1
+        slot.alone = alone
 
     def _collect(self, run: _Run) -> None:
         starting = {s.ready_ref: s for s in self.slots if not s.ready and not s.dead}
@@ -191,25 +204,51 @@ class RayVerifierPool:
 
     def _finished(self, run: _Run, ref: Any) -> None:
         errors = self.ray.exceptions
-        slot, batch = run.pending.pop(ref)
+        slot, batch, seq = run.pending.pop(ref)
         slot.inflight -= 1
+        slot.alone = False
         try:
-            verdicts = self.ray.get(ref)
+            self._record(run, batch, self.ray.get(ref))
         except errors.RayActorError as exc:
             self._replace(slot, str(exc))
-            self._after_death(run, slot, batch, str(exc))
-            return
+            self._after_death(run, slot, (seq, None, batch))
         except errors.ObjectLostError:  # the result, not the actor, was lost: just resend
             self.counts["lost_results"] += 1
             run.retry.append(batch)
-            return
         except errors.RayTaskError as exc:  # a bug, as the local engine would raise it
             raise exc.as_instanceof_cause() from None
+
+    def _record(self, run: _Run, batch: list[Item], verdicts: list[Verdict]) -> None:
         for (index, _), verdict in zip(batch, verdicts, strict=True):
             run.done[index] = verdict
             run.deaths.pop(index, None)
 
-    def _after_death(self, run: _Run, slot: _Slot, batch: list[Item], why: str) -> None:
+    def _after_death(self, run: _Run, slot: _Slot, failed: tuple[int, Any, list[Item]]) -> None:
+        """An actor runs its batches one at a time in the order sent: of the batches it held,
+        the first that failed is blamed (its candidates become suspects); the rest are resent
+        as they were. A batch that finished before the death keeps its verdicts. The reply of
+        a batch that finished just before the death can be lost with the process, so the
+        blame can land on the batch before the killer's: its candidates then pass alone,
+        and the killer, resent, is blamed at its next kill. A suspect runs alone on an idle
+        actor, so a death while it runs is its own (or the node's)."""
+        held = [(seq, r, b) for r, (s, b, seq) in run.pending.items() if s is slot]
+        for _, ref, _ in held:
+            del run.pending[ref]
+        blamed = False
+        for _, ref, other in sorted([failed, *held], key=lambda h: h[0]):
+            if ref is not None:
+                try:
+                    self._record(run, other, self.ray.get(ref))
+                    continue
+                except self.ray.exceptions.RayActorError:
+                    pass
+            if blamed:
+                run.retry.append(other)
+            else:
+                self._blame(run, slot, other)
+                blamed = True
+
+    def _blame(self, run: _Run, slot: _Slot, batch: list[Item]) -> None:
         where = f"node {slot.info.get('node_id', '?')[:12]} ({slot.info.get('ip', '?')})"
         for index, candidate in batch:
             run.deaths[index] += 1
@@ -220,7 +259,7 @@ class RayVerifierPool:
                 run.deaths.pop(index)
                 self.counts["killed_verdicts"] += 1
             else:  # alone, so a candidate that kills actors is told from its batch-mates
-                run.retry.append([(index, candidate)])
+                run.suspects.append([(index, candidate)])
                 self.counts["retried"] += 1
 
     # ------------------------------------------------------------------ lifetime
