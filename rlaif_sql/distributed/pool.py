@@ -119,6 +119,16 @@ class RayVerifierPool:
         log.warning("verifier actor %d died (%s); starting a replacement", slot.index, why[:200])
         self.slots[self.slots.index(slot)] = self._start(slot.index)
 
+    def wait_ready(self) -> RayVerifierPool:
+        """Block until every actor has started (else work starts on the first ready one)."""
+        for slot in self.slots:
+            if not slot.ready and not slot.dead:
+                ready, _ = self.ray.wait([slot.ready_ref], timeout=self.engine.start_timeout_s)
+                if not ready:
+                    raise EngineError(_no_room(self.engine))
+                self._started(slot, slot.ready_ref)
+        return self
+
     def stats(self) -> list[dict[str, Any]]:
         """Each live actor's node, pid and counters (files fetched, candidates verified)."""
         live = [s for s in self.slots if s.ready and not s.dead]
@@ -184,11 +194,7 @@ class RayVerifierPool:
         timeout = None if run.pending else self.engine.start_timeout_s
         ready, _ = self.ray.wait(waiting, num_returns=1, timeout=timeout)
         if not ready:
-            raise EngineError(
-                f"no verifier actor started within {self.engine.start_timeout_s:.0f} s: the "
-                f"cluster lacks {self.engine.cpus_per_actor} free CPU(s) per actor; lower "
-                "[engine] actors or cpus_per_actor, or add nodes"
-            )
+            raise EngineError(_no_room(self.engine))
         for ref in ready:
             if ref in starting:
                 self._started(starting[ref], ref)
@@ -291,6 +297,14 @@ def killed_verdict(task: Task | None, candidate: Candidate, deaths: int, where: 
         checks=(CheckOutcome(check, CheckStatus.FAILED, detail),),
         evidence={"engine": "ray", "actor_deaths": deaths},
     )  # fmt: skip
+
+
+def _no_room(engine: EngineConfig) -> str:
+    return (
+        f"no verifier actor started within {engine.start_timeout_s:.0f} s: the cluster lacks "
+        f"{engine.cpus_per_actor} free CPU(s) per actor; lower [engine] actors or "
+        "cpus_per_actor, or add nodes"
+    )
 
 
 def _connect(ray: Any, engine: EngineConfig) -> bool:

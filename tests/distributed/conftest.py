@@ -40,6 +40,17 @@ def comparable(verdict: Verdict) -> dict[str, Any]:
     return out
 
 
+def assert_same(remote: list[Verdict], local: list[Verdict]) -> None:
+    """Same candidates in the same order, each with an equal verdict (see `comparable`)."""
+    assert [v.candidate_id for v in remote] == [v.candidate_id for v in local]
+    differ = [
+        (r.candidate_id, r.reason.value, r.detail[:80], v.reason.value, v.detail[:80])
+        for r, v in zip(remote, local, strict=True)
+        if comparable(r) != comparable(v)
+    ]
+    assert differ == []
+
+
 def ray_or_skip() -> Any:
     return pytest.importorskip(
         "ray", reason="the Ray engine needs the 'ray' extra: pip install 'rlaif-sql[ray]'"

@@ -25,7 +25,7 @@ from rlaif_sql.verify import verify_many
 from tests.openai_stub import Reply, openai_stub
 from tests.test_pipeline import pack, prefer_shorter, run_in_process, write_config  # noqa: F401
 
-from .conftest import CODE_PACK, comparable, ray_or_skip
+from .conftest import CODE_PACK, assert_same, comparable, ray_or_skip
 
 ray = ray_or_skip()
 RAY = EngineConfig(kind="ray", actors=2, batch_size=8)
@@ -38,16 +38,6 @@ def local_ray() -> Iterator[None]:
     ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False)
     yield
     ray.shutdown()
-
-
-def assert_same(remote, local) -> None:
-    assert [v.candidate_id for v in remote] == [v.candidate_id for v in local]
-    differ = [
-        (r.candidate_id, r.reason.value, r.detail[:80], v.reason.value, v.detail[:80])
-        for r, v in zip(remote, local, strict=True)
-        if comparable(r) != comparable(v)
-    ]
-    assert differ == []
 
 
 def test_revenue_verdicts_equal_the_local_engines(revenue, revenue_local) -> None:
