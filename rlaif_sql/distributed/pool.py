@@ -149,9 +149,9 @@ class RayVerifierPool:
 
     def _submit(self, run: _Run) -> None:
         if run.suspects:  # each alone on an idle actor, so a death there is its own
-            for slot in self._live():
-                if run.suspects and slot.inflight == 0:
-                    self._send(run, slot, run.suspects.popleft(), alone=True)
+            for idle in self._live():
+                if run.suspects and idle.inflight == 0:
+                    self._send(run, idle, run.suspects.popleft(), alone=True)
             return  # no other work until they are placed: actors drain and become idle
         size, limit = self.engine.batch_size, self.engine.window * self.engine.batch_size
         while True:

@@ -17,6 +17,7 @@ import hashlib
 import os
 import tempfile
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -165,9 +166,10 @@ class NodeFiles:
         hashed = self._hashes.get(path)
         return hashed is not None and hashed[0] == sha256
 
-    def localise(self, task: Task, refs: dict[str, FileRef]) -> tuple[Task, dict[str, str]]:
+    def localise(self, task: Task, refs: Mapping[str, FileRef]) -> tuple[Task, dict[str, str]]:
         """The task with its files' local paths, and {local path: driver path} for messages."""
-        changes, back = {}, {}
+        changes: dict[str, Any] = {}
+        back: dict[str, str] = {}
         for field_name, ref in refs.items():
             try:
                 local = self.resolve(ref)
