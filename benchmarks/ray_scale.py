@@ -34,6 +34,7 @@ from rlaif_sql.verifiers.context import VerifyConfig
 from rlaif_sql.verify import verify_many
 
 CONFIG = VerifyConfig(sandbox=SandboxLimits(timeout_s=30.0), workers=1)
+NICE = {"worker_niceness": 0}  # as rlaif-sql starts Ray itself (pool.WORKER_NICENESS)
 
 
 def _key(verdict: Verdict) -> tuple[Any, ...]:
@@ -67,7 +68,7 @@ def run_ray(
 def one_node(tasks: list[SqlTask], candidates: list[Candidate], rounds: int) -> dict[str, Any]:
     import ray
 
-    ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False)
+    ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False, _system_config=NICE)
     engine = EngineConfig(kind="ray", actors=2, batch_size=32)
     local_runs, ray_runs, mismatches = [], [], []
     try:
@@ -80,11 +81,17 @@ def one_node(tasks: list[SqlTask], candidates: list[Candidate], rounds: int) -> 
             ray_runs.append(remote)
     finally:
         ray.shutdown()
+    ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False)  # Ray's default nice 15
+    try:
+        default_nice = run_ray(tasks, candidates, engine)
+    finally:
+        ray.shutdown()
     n = len(candidates)
     ratios = [r["wall_s"] / loc["wall_s"] for loc, r in zip(local_runs, ray_runs, strict=True)]
     return {
-        "setup": "local: VerifyConfig(workers=2); ray: ray.init(num_cpus=2), 2 actors x 1 "
-        "sandbox worker, batch_size 32; rounds interleaved local, ray, local, ray, ...",
+        "setup": "local: VerifyConfig(workers=2); ray: ray.init(num_cpus=2, worker_niceness=0), "
+        "2 actors x 1 sandbox worker, batch_size 32; rounds interleaved local, ray, local, ray, "
+        "...; then one ray round at Ray's default worker niceness",
         "candidates": n,
         "local_wall_s": [round(r["wall_s"], 2) for r in local_runs],
         "ray_wall_s": [round(r["wall_s"], 2) for r in ray_runs],
@@ -101,6 +108,14 @@ def one_node(tasks: list[SqlTask], candidates: list[Candidate], rounds: int) -> 
         },
         "verdicts_differing_from_local_per_round": mismatches,
         "ray_counts": ray_runs[-1]["counts"],
+        "ray_at_default_worker_niceness_15": {
+            "wall_s": round(default_nice["wall_s"], 2),
+            "over_local_median": round(
+                default_nice["wall_s"] / statistics.median(r["wall_s"] for r in local_runs), 3
+            ),
+            "note": "Ray's default: workers at nice 15 yield the CPU to every other process of a "
+            "shared machine; rlaif-sql starts its own Ray instance at nice 0 (pool.WORKER_NICENESS)",
+        },
     }
 
 
@@ -110,7 +125,7 @@ def simulated_cluster(
     import ray
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "_system_config": NICE})
     for _ in range(2):
         cluster.add_node(num_cpus=2)
     ray.init(address=cluster.address, log_to_driver=False)

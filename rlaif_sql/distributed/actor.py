@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,13 +38,14 @@ class VerifierActor:
         self.files = NodeFiles(Path(cache_dir), isolated=self.isolated)
         self.ctx = VerifierContext(config)
         self.verified = 0
+        self.busy_s = 0.0
 
     def ready(self) -> dict[str, Any]:
         return {"node_id": self.node_id, "ip": self.ip, "pid": os.getpid(),
                 "isolated": self.isolated}  # fmt: skip
 
     def stats(self) -> dict[str, Any]:
-        return {**self.ready(), "verified": self.verified, "fetched": self.files.fetched,
+        return {**self.ready(), "verified": self.verified, "busy_s": round(self.busy_s, 3), "fetched": self.files.fetched,
                 "from_cache": self.files.from_cache, "executions": self.ctx.executions,
                 "cache_hits": self.ctx.cache_hits}  # fmt: skip
 
@@ -51,6 +53,7 @@ class VerifierActor:
         """One verdict per candidate, in order."""
         from rlaif_sql.verify import verify_many
 
+        started = time.perf_counter()
         local: list[Task] = []
         back: dict[str, str] = {}
         unreachable: dict[str, str] = {}
@@ -73,6 +76,7 @@ class VerifierActor:
             else:
                 out.append(_driver_paths(next(verdicts), back))
         self.verified += len(out)
+        self.busy_s += time.perf_counter() - started
         return out
 
     def close(self) -> None:

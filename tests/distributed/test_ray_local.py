@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from itertools import islice
 
 import pytest
 
@@ -25,7 +24,7 @@ from rlaif_sql.verify import verify_many
 from tests.openai_stub import Reply, openai_stub
 from tests.test_pipeline import pack, prefer_shorter, run_in_process, write_config  # noqa: F401
 
-from .conftest import CODE_PACK, assert_same, comparable, ray_or_skip
+from .conftest import CODE_PACK, NICE, assert_same, comparable, ray_or_skip
 
 ray = ray_or_skip()
 RAY = EngineConfig(kind="ray", actors=2, batch_size=8)
@@ -35,7 +34,7 @@ RAY = EngineConfig(kind="ray", actors=2, batch_size=8)
 def local_ray() -> Iterator[None]:
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False)
+    ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False, _system_config=NICE)
     yield
     ray.shutdown()
 
@@ -67,10 +66,13 @@ def test_an_actor_killed_mid_run_loses_and_doubles_nothing(revenue, revenue_loca
     engine = EngineConfig(kind="ray", actors=2, batch_size=4)
     with RayVerifierPool(VerifyConfig(workers=1), engine) as pool:
         stream = pool.verify(tasks, candidates)
-        remote = list(islice(stream, 20))
-        victim = max((s for s in pool.slots if s.ready), key=lambda s: s.inflight)
-        assert victim.inflight > 0
-        ray.kill(victim.handle)
+        remote = []
+        for verdict in stream:  # on to the 20th verdict and an actor with batches in flight
+            remote.append(verdict)
+            busy = [s for s in pool.slots if s.ready and s.inflight]
+            if len(remote) >= 20 and busy:
+                break
+        ray.kill(busy[0].handle)
         remote += list(stream)
         assert pool.counts["actor_deaths"] == 1 and pool.counts["retried"] > 0
         assert len(pool.slots) == 2 and all(not s.dead for s in pool.slots)
