@@ -34,7 +34,7 @@ from rlaif_sql.verifiers.context import VerifyConfig
 from rlaif_sql.verify import verify_many
 
 CONFIG = VerifyConfig(sandbox=SandboxLimits(timeout_s=30.0), workers=1)
-NICE = {"worker_niceness": 0}  # as rlaif-sql starts Ray itself (pool.WORKER_NICENESS)
+NICE = {"worker_niceness": 0}  # as rlaif-sql starts Ray itself (runtime.WORKER_NICENESS)
 
 
 def _key(verdict: Verdict) -> tuple[Any, ...]:
@@ -114,7 +114,7 @@ def one_node(tasks: list[SqlTask], candidates: list[Candidate], rounds: int) -> 
                 default_nice["wall_s"] / statistics.median(r["wall_s"] for r in local_runs), 3
             ),
             "note": "Ray's default: workers at nice 15 yield the CPU to every other process of a "
-            "shared machine; rlaif-sql starts its own Ray instance at nice 0 (pool.WORKER_NICENESS)",
+            "shared machine; rlaif-sql starts its own Ray instance at nice 0 (runtime.WORKER_NICENESS)",
         },
     }
 

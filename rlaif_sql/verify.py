@@ -59,7 +59,7 @@ def verify_many(
     """
     engine = (ctx.config if ctx is not None else config or VerifyConfig()).engine
     if engine is not None and engine.kind == "ray":
-        from rlaif_sql.distributed.pool import ray_verify_many
+        from rlaif_sql.distributed.runtime import ray_verify_many
 
         yield from ray_verify_many(tasks, candidates, ctx=ctx, config=config, progress=progress)
         return

@@ -20,9 +20,8 @@ from typing import Any
 
 from rlaif_sql.backends.base import Answer, Backend, ChatRequest, backend_from_config
 from rlaif_sql.distributed.engine import EngineConfig
+from rlaif_sql.distributed.runtime import NAMESPACE
 from rlaif_sql.extras import require
-
-NAMESPACE = "rlaif_sql"
 
 
 class ClusterLimiter:
@@ -110,9 +109,9 @@ class RayJudgeBackend:
 
     def __init__(self, spec: Mapping[str, Any], engine: EngineConfig) -> None:
         self.ray = require("ray", extra="ray", feature="the Ray engine (--engine ray)")
-        from rlaif_sql.distributed.pool import _connect
+        from rlaif_sql.distributed.runtime import connect
 
-        _connect(self.ray, engine)
+        connect(self.ray, engine)
         self.spec = dict(spec)
         self.name = str(spec.get("model"))
         self.fanout = engine.actors

@@ -19,7 +19,6 @@ is only resubmitted after its first attempt is known to have failed.
 from __future__ import annotations
 
 import logging
-import os
 import zlib
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,6 +27,7 @@ from typing import Any
 
 from rlaif_sql.distributed.actor import VerifierActor
 from rlaif_sql.distributed.engine import EngineConfig
+from rlaif_sql.distributed.runtime import NAMESPACE, connect
 from rlaif_sql.distributed.shipping import FileRef, Shipper
 from rlaif_sql.errors import EngineError
 from rlaif_sql.extras import require
@@ -35,13 +35,6 @@ from rlaif_sql.models import Candidate, CheckOutcome, CheckStatus, CodeTask, Rea
 from rlaif_sql.verifiers.context import VerifyConfig
 
 log = logging.getLogger(__name__)
-NAMESPACE = "rlaif_sql"
-WORKER_NICENESS = 0
-"""Ray starts its workers at nice 15 so that its own daemons come first; on a machine shared
-with other work that left the actors a small share of the CPU (Spider, 3000 candidates, 2
-cores: 14.8 s inside a Ray task vs 9.1 s in the driver; 8.5 s at nice 0). A Ray instance
-that rlaif-sql starts itself runs its workers at nice 0; for `ray start` nodes that also run
-other work, set RAY_worker_niceness=0 in their environment."""
 RESTARTS_PER_ACTOR = 8
 """Replacement actors allowed per configured actor before the run stops with EngineError."""
 
@@ -97,7 +90,7 @@ class RayVerifierPool:
         self.ray = require("ray", extra="ray", feature="the Ray engine (--engine ray)")
         self.engine = engine
         self.config = replace(config, engine=None)
-        self._started_ray = _connect(self.ray, engine)
+        self._started_ray = connect(self.ray, engine)
         self._remote = self.ray.remote(actor_cls or VerifierActor)
         self._shipper = Shipper(engine.max_ship_mb)
         self.counts: Counter[str] = Counter()
@@ -357,45 +350,3 @@ def _no_room(engine: EngineConfig) -> str:
         f"{engine.cpus_per_actor} free CPU(s) per actor; lower [engine] actors or "
         "cpus_per_actor, or add nodes"
     )
-
-
-def _connect(ray: Any, engine: EngineConfig) -> bool:
-    """Join (or start) the cluster unless this process already did; True if we started it."""
-    if ray.is_initialized():
-        return False
-    namespace = NAMESPACE if engine.pool_name else None
-    options: dict[str, Any] = {}
-    if engine.address is None and "RAY_ADDRESS" not in os.environ:  # a new instance here
-        options["_system_config"] = {"worker_niceness": WORKER_NICENESS}
-    ray.init(address=engine.address, namespace=namespace, log_to_driver=False,
-             include_dashboard=False, **options)  # fmt: skip
-    return True
-
-
-def ray_verify_many(
-    tasks: Sequence[Task],
-    candidates: Iterable[Candidate],
-    *,
-    ctx: Any = None,
-    config: VerifyConfig | None = None,
-    progress: bool = False,
-) -> Iterator[Verdict]:
-    """`verify_many` on the Ray engine: the pool lives on the context (`ctx.remote`), so a
-    pipeline or a reward that verifies batch after batch keeps its actors warm."""
-    from tqdm import tqdm
-
-    from rlaif_sql.verifiers.context import VerifierContext
-
-    own = ctx is None
-    ctx = ctx or VerifierContext(config)
-    try:
-        if ctx.remote is None:
-            ctx.remote = RayVerifierPool(ctx.config, ctx.config.engine)
-        bar = tqdm(desc="verify (ray)", unit="cand", disable=not progress)
-        for verdict in ctx.remote.verify(tasks, candidates):
-            bar.update()
-            yield verdict
-        bar.close()
-    finally:
-        if own:
-            ctx.close()

@@ -25,7 +25,7 @@ TIMING_KEYS = {"elapsed_ms", "exec_ms", "sandbox_s", "output_tail"}
 
 NICE = {"worker_niceness": 0}
 """Ray's workers at nice 15 get a small share of a shared machine; rlaif-sql starts its own
-Ray at nice 0 (rlaif_sql.distributed.pool.WORKER_NICENESS), and so do the tests."""
+Ray at nice 0 (rlaif_sql.distributed.runtime.WORKER_NICENESS), and so do the tests."""
 RESOURCE_BOUND = {"timeout", "resource_limit"}
 """A query that exhausts memory slowly can hit the time limit first on a loaded machine (and
 the reverse), in either engine: on this shared 2-core machine the revenue cross join

@@ -16,7 +16,7 @@ import pytest
 from rlaif_sql.distributed.actor import VerifierActor
 from rlaif_sql.distributed.engine import EngineConfig
 from rlaif_sql.distributed.pool import RayVerifierPool
-from rlaif_sql.models import Candidate, Reason, load_candidates, load_tasks
+from rlaif_sql.models import Candidate, Reason, Verdict, load_candidates, load_tasks
 from rlaif_sql.rewards import VerifierRewards
 from rlaif_sql.store import RunStore
 from rlaif_sql.verifiers.context import VerifyConfig
@@ -175,3 +175,28 @@ def test_judge_calls_share_one_rate_limit_and_concurrency_cap_across_the_cluster
     # one limiter: 9 starts 0.2 s apart take 1.6 s; three per-task limiters would take 0.4 s
     assert starts[-1] - starts[0] >= 1.5
     assert state["most"] <= 2
+
+
+def test_cli_verify_engine_ray_writes_the_local_engines_verdicts(pack, tmp_path) -> None:  # noqa: F811
+    import json
+
+    from click.testing import CliRunner
+
+    from rlaif_sql.cli import main
+
+    rows = [json.loads(line) for line in (pack / "completions.jsonl").read_text().splitlines()]
+    cands = tmp_path / "candidates.jsonl"
+    cands.write_text(
+        "".join(json.dumps({**r, "candidate_id": f"c{i}"}) + "\n" for i, r in enumerate(rows))
+    )
+    outs = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / f"{engine}.jsonl"
+        args = ["verify", "--tasks", str(pack / "tasks.jsonl"), "--candidates", str(cands),
+                "--out", str(out), "--no-progress", "--workers", "1", "--engine", engine]  # fmt: skip
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        outs[engine] = [
+            comparable(Verdict.from_dict(json.loads(line))) for line in out.read_text().splitlines()
+        ]
+    assert outs["ray"] == outs["local"] and len(outs["local"]) == 9
