@@ -287,7 +287,7 @@ class RayVerifierPool:
                 try:
                     self._record(run, other, self.ray.get(ref))
                     continue
-                except self.ray.exceptions.RayActorError:
+                except (self.ray.exceptions.RayActorError, self.ray.exceptions.ObjectLostError):
                     pass
             if blamed:
                 run.retry.append(other)
