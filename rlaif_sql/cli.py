@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ import click
 
 from rlaif_sql.cli_options import (
     by_user,
+    engine_config,
+    engine_options,
     html_option,
     html_path,
     noting_sigint,
@@ -121,12 +124,13 @@ def main() -> None:
 @click.option("--all", "all_tasks", is_flag=True, help="CONFIG mode: every task, not the subset.")
 @progress_option
 @sandbox_options
+@engine_options
 @html_option("beside OUT as .html; CONFIG mode: report.html beside report.json")
 def verify(
     config_path: Path | None, tasks_path: Path | None, cands_path: Path | None,
     out_path: Path | None, resume: bool, all_tasks: bool, progress: bool,
     workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool,
-    html_out: str | None,
+    engine: str, ray_address: str | None, actors: int, html_out: str | None,
 ) -> None:  # fmt: skip
     """Run every hard check on each candidate.
 
@@ -135,11 +139,12 @@ def verify(
     rlaif-sql verify CONFIG                             the pipeline's verify step on its run store
     """
     given = _explicit("tasks_path", "cands_path", "out_path", "resume", "workers", "timeout",
-                      "memory_mb", "max_rows", "test_suite")  # fmt: skip
+                      "memory_mb", "max_rows", "test_suite", "engine", "ray_address",
+                      "actors")  # fmt: skip
     if config_path is not None:
         if given:
             raise click.UsageError(f"{', '.join(given)} belong(s) to file mode; with CONFIG the "
-                                   "settings come from its [verify] and [sandbox] sections")  # fmt: skip
+                                   "settings come from its [verify], [sandbox] and [engine] sections")  # fmt: skip
         run_step("verify", config_path, all_tasks, progress, force=False, html_out=html_out)
         return
     missing = [f"--{n}" for n, v in (("tasks", tasks_path), ("candidates", cands_path),
@@ -150,7 +155,8 @@ def verify(
         raise click.UsageError("--all belongs to CONFIG mode (a config's task subset)")
     assert tasks_path and cands_path and out_path
     _verify_files(tasks_path, cands_path, out_path, resume, progress,
-                  verify_config(workers, timeout, memory_mb, max_rows, test_suite),
+                  replace(verify_config(workers, timeout, memory_mb, max_rows, test_suite),
+                          engine=engine_config(engine, ray_address, actors)),
                   html_path(html_out, out_path.with_suffix(".html")))  # fmt: skip
 
 

@@ -149,3 +149,28 @@ def html_path(html_out: str | None, default: Path, *, always: bool = False) -> P
     if html_out is None:
         return default if always else None
     return Path(html_out) if html_out else default
+
+
+def engine_options(func: Callable[..., None]) -> Callable[..., None]:
+    """--engine local|ray, --ray-address, --actors (docs/scale-out.md)."""
+    for option in reversed(
+        [
+            click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+                         show_default=True, help="Verify here, or on Ray verifier actors."),
+            click.option("--ray-address", default=None,
+                         help="Ray cluster: auto, host:port or ray://host:port (default: start one here)."),
+            click.option("--actors", type=click.IntRange(min=1), default=2, show_default=True,
+                         help="Ray verifier actors (each runs --workers sandbox workers)."),
+        ]
+    ):  # fmt: skip
+        func = option(func)
+    return func
+
+
+def engine_config(kind: str, address: str | None, actors: int) -> Any:
+    """The `EngineConfig` of --engine/--ray-address/--actors; the `ray` extra named if missing."""
+    from rlaif_sql.distributed.engine import EngineConfig
+
+    if kind == "ray":
+        require("ray", extra="ray", feature="--engine ray")
+    return EngineConfig(kind=kind, address=address, actors=actors)

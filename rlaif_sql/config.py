@@ -9,11 +9,12 @@ Relative paths resolve against the config file's folder. See examples/revenue/pi
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from rlaif_sql.config_schema import check_backend, check_table, keys_elsewhere, nearest, schema
+from rlaif_sql.distributed.engine import EngineConfig
 from rlaif_sql.errors import ConfigError
 from rlaif_sql.judge import JudgeConfig
 from rlaif_sql.pairs import PairsConfig
@@ -48,6 +49,8 @@ class PipelineConfig:
     source: str = "rlaif-sql"
     path: Path | None = None
     """The config file this came from (for messages)."""
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    """[engine]: where verification (and OpenAI-compatible judging) runs; see docs/scale-out.md."""
 
     def __post_init__(self) -> None:
         from rlaif_sql.export import FORMATS
@@ -129,6 +132,7 @@ def _build(raw: dict[str, Any], path: Path) -> PipelineConfig:
     where = "[[judge.tiers]]" if tiers else "[judge.backend]"
     judge_backends = tuple(_backend(where, spec, resolve) for spec in specs)
     extras = {k: judge.pop(k) for k in ("max_ties_per_task", "conflict_sample") if k in judge}
+    engine = _make(EngineConfig, s.get("engine", {}), "[engine]")
     return PipelineConfig(
         tasks=resolve("[tasks] path", tasks["path"], True),
         task_limit=tasks.get("limit"),
@@ -139,7 +143,8 @@ def _build(raw: dict[str, Any], path: Path) -> PipelineConfig:
         sampling=_make(SamplingConfig, sampling, "[sampling]"),
         sampling_backend=sampling_backend,
         bring=bring,
-        verify=_verify_config(s),
+        verify=replace(_verify_config(s), engine=engine),
+        engine=engine,
         judge=_make(JudgeConfig, judge, "[judge]"),
         judge_backends=judge_backends,
         **extras,

@@ -164,6 +164,7 @@ def backend_section(name: str) -> Section:
 
 @cache
 def schema() -> dict[str, Section]:
+    from rlaif_sql.distributed.engine import EngineConfig
     from rlaif_sql.judge import JudgeConfig
     from rlaif_sql.pairs import PairsConfig
     from rlaif_sql.sample import SamplingConfig
@@ -212,6 +213,8 @@ def schema() -> dict[str, Section]:
             Key("force", bool, False, "export even when the judge fails the gate (flagged)"),
         )),
         Section("pairs", "chosen/rejected pairs", dataclass_keys(PairsConfig)),
+        Section("engine", "where verification runs: this process, or verifier actors on a Ray "
+                "cluster (docs/scale-out.md)", dataclass_keys(EngineConfig)),
         Section("export", "the TRL preference dataset", (
             Key("out", "path", "runs/export", "export folder, relative to this config"),
             Key("formats", "strings", ("disk", "parquet", "jsonl"), "any of disk "

@@ -32,3 +32,8 @@ class NothingVerifiedError(RlaifSqlError):
 
 class Interrupted(RlaifSqlError):
     """The user stopped the run (Ctrl-C); the message says what was kept and how to resume."""
+
+
+class EngineError(RlaifSqlError):
+    """The distributed engine failed (no actor could start, actors keep dying): the cluster's
+    fault, named with what was tried; see docs/scale-out.md."""

@@ -22,6 +22,7 @@ from typing import Any
 from rlaif_sql.anchors import load_anchors, measure
 from rlaif_sql.backends.base import Backend, backend_from_config
 from rlaif_sql.config import PipelineConfig
+from rlaif_sql.distributed.judging import judge_backend
 from rlaif_sql.errors import ConfigError, NothingVerifiedError
 from rlaif_sql.export import export_dataset, preference_rows
 from rlaif_sql.judge import Judge
@@ -313,6 +314,6 @@ class Pipeline:
             backends = []
             for spec in self.config.judge_backends:
                 same = spec == self.config.sampling_backend
-                backends.append(self.sampler if same else backend_from_config(spec))
+                backends.append(self.sampler if same else judge_backend(spec, self.config.engine))
             self._judge = Judge(backends, self.config.judge)
         return self._judge

@@ -55,7 +55,15 @@ def verify_many(
 
     A candidate whose task_id is unknown gets a `task_error` verdict rather than vanishing.
     Closing the iterator early (or Ctrl-C) drops the candidates not yet started.
+    With `config.engine` (or `ctx.config.engine`) of kind 'ray' the candidates stream through
+    Ray verifier actors instead (rlaif_sql.distributed), with the same verdicts.
     """
+    engine = (ctx.config if ctx is not None else config or VerifyConfig()).engine
+    if engine is not None and engine.kind == "ray":
+        from rlaif_sql.distributed.runtime import ray_verify_many
+
+        yield from ray_verify_many(tasks, candidates, ctx=ctx, config=config, progress=progress)
+        return
     by_id = {t.task_id: t for t in tasks}
     items = list(candidates)
     own = ctx is None

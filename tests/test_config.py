@@ -14,7 +14,8 @@ from rlaif_sql.config_schema import TABLE, TABLES, Key, schema, toml_value
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECIAL = {"rubric": "code-quality@1", "isolation": "rlimits", "formats": ["jsonl"],
-           "strategies": ["judge"], "temperatures": [0.3], "source": "elsewhere"}  # fmt: skip
+           "strategies": ["judge"], "temperatures": [0.3], "source": "elsewhere",
+           "kind": "ray", "address": "auto", "cache_dir": "ray-cache", "pool_name": "grpo"}  # fmt: skip
 
 
 def test_docs_config_md_is_the_rendered_schema() -> None:

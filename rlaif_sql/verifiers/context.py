@@ -41,6 +41,9 @@ class VerifyConfig:
     derived_dir: Path | None = None
     """Where the policy's copies of databases (only allowed tables and columns) are cached;
     None: `$RLAIF_SQL_CACHE/derived` or `~/.cache/rlaif_sql/derived`."""
+    engine: Any = None
+    """A `rlaif_sql.distributed.EngineConfig`: where `verify_many` runs (None or kind='local':
+    threads in this process; kind='ray': verifier actors on a Ray cluster)."""
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -66,6 +69,9 @@ class VerifierContext:
         self._suite_results: dict[Any, Any] = {}
         self.executions = 0
         self.cache_hits = 0
+        self.remote: Any = None
+        """The Ray actor pool when config.engine.kind == 'ray' (rlaif_sql.distributed.pool),
+        made by the first verify_many; closed with the context."""
 
     @property
     def sql_sandbox(self) -> SqlSandbox:
@@ -187,8 +193,8 @@ class VerifierContext:
 
     def close(self) -> None:
         with self._lock:
-            sandboxes = [s for s in (self._sql, self._code) if s is not None]
-            self._sql = self._code = None
+            sandboxes = [s for s in (self._sql, self._code, self.remote) if s is not None]
+            self._sql = self._code = self.remote = None
         for sandbox in sandboxes:
             sandbox.close()
 
