@@ -1,4 +1,10 @@
-"""One warm fork-server process (in bubblewrap or not) and the JSON-lines protocol to it."""
+"""One warm fork-server process (in bubblewrap or not) and the JSON-lines protocol to it.
+
+At start the fork-server says which pytest and hypothesis it imported; they must be the
+versions installed here (the sandbox runs this environment's interpreter), else the worker
+refuses to start with a one-line SandboxError naming both, which every verdict then carries
+as an abstain.
+"""
 
 from __future__ import annotations
 
@@ -23,18 +29,27 @@ RESPONSE_MARGIN_S = 5.0
 class Worker:
     """A fork-server plus its jobs folder. Not thread-safe: the pool hands it to one thread."""
 
-    def __init__(self, index: int, root: Path, level: str, uid: int | None, tmp_mb: int) -> None:
-        self.index, self.level, self.uid, self.tmp_mb = index, level, uid, tmp_mb
+    def __init__(
+        self,
+        index: int,
+        root: Path,
+        level: str,
+        uids: tuple[int, int] | None,
+        cgroups: list[Path],
+    ) -> None:
+        self.index, self.level, self.cgroups = index, level, cgroups
+        self.uid, self.trusted_uid = uids if uids else (None, None)
         self.jobs_dir = root / f"w{index}"
         self.jobs_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
         os.chmod(self.jobs_dir, 0o755)
         self.proc: subprocess.Popen[bytes] | None = None
         self.buffer = b""
         self.baseline = 0
+        self.hello: dict[str, Any] = {}
 
     def start(self, timeout_s: float) -> None:
         if self.level == isolation.BWRAP:
-            command = isolation.bwrap_command(self.jobs_dir, self.tmp_mb)
+            command = isolation.bwrap_command(self.jobs_dir, self.cgroups)
         else:
             command = isolation.rlimits_command()
         log.info("starting code worker %d with isolation=%s", self.index, self.level)
@@ -46,8 +61,26 @@ class Worker:
             start_new_session=True,
         )
         self.buffer = b""
-        hello = self._read_line(time.monotonic() + timeout_s)
+        try:
+            hello = self._read_line(time.monotonic() + timeout_s)
+        except SandboxError as exc:
+            self.stop()
+            raise SandboxError(
+                f"the sandbox interpreter {isolation.interpreter()} could not start the code "
+                f"worker ({exc}); run it by hand to see why"
+            ) from exc
+        problem = isolation.version_problem(hello)
+        if problem:
+            self.stop()
+            raise SandboxError(problem)
         self.baseline = int(hello.get("baseline", 0))
+        self.hello = hello
+
+    def cgroup_paths(self) -> list[str]:
+        """The candidate cgroup folders as the fork-server sees them."""
+        if self.level == isolation.BWRAP:
+            return [f"/cg/{i}" for i in range(len(self.cgroups))]
+        return [str(p) for p in self.cgroups]
 
     def job_path(self, job_id: str) -> tuple[Path, str]:
         """Host folder for a job's files, and the same folder as the fork-server sees it."""
@@ -61,7 +94,9 @@ class Worker:
             raise SandboxError(f"code worker {self.index} is not running; it will be restarted")
         assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write(json.dumps({**req, "uid": self.uid}).encode() + b"\n")
+            req = {**req, "uid": self.uid, "trusted_uid": self.trusted_uid}
+            req["cgroups"] = self.cgroup_paths()
+            self.proc.stdin.write(json.dumps(req).encode() + b"\n")
             self.proc.stdin.flush()
         except OSError as exc:
             raise SandboxError(f"code worker {self.index} stopped reading: {exc}") from exc

@@ -6,10 +6,13 @@
 >>> run.exit_code, run.isolation                                      # doctest: +SKIP
 (0, 'bwrap')
 
-Each worker is a fork-server (see `forkserver.py`) that has pytest and hypothesis imported
-and forks one child per job; with bubblewrap it lives inside a long-lived bwrap sandbox
-(see `isolation.py` for exactly what that sandbox allows). The sandbox only reports facts
-(events from the trusted plugin, exit code, timeouts); `rlaif_sql.verifiers.code` judges them.
+Each worker is a fork-server (see `forkserver.py`) that has pytest and hypothesis imported;
+per job it starts two processes that never share memory: the candidate's (own uid, cgroup,
+mount namespace and tmpfs, seccomp) and the trusted test process (another uid), whose
+`solution` is a proxy that calls into the candidate with plain data. With bubblewrap the
+worker lives inside a long-lived bwrap sandbox (see `isolation.py`). The sandbox only
+reports facts (the trusted plugin's events, exit statuses, timeouts, OOM kills);
+`rlaif_sql.verifiers.code` judges them.
 """
 
 from __future__ import annotations
@@ -30,10 +33,14 @@ from typing import Any
 
 from rlaif_sql.errors import ConfigError, SandboxError
 from rlaif_sql.sandboxes import isolation
+from rlaif_sql.sandboxes.cgroups import WorkerCgroups, detect
 from rlaif_sql.sandboxes.code_worker import Worker
 
 log = logging.getLogger(__name__)
 PYTEST_INI = "[pytest]\naddopts =\n"
+TRUSTED_UID_OFFSET = 4096
+"""Worker i's trusted test processes run as uid_base + 4096 + i, its candidates as
+uid_base + i: two uids, so a candidate cannot ptrace or read the memory of its judge."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,15 @@ class CodeSandboxConfig:
     """Wall-clock limit per candidate; None uses the task's own `timeout_s`."""
     memory_mb: int | None = None
     """Address space per candidate on top of the warm interpreter; None uses the task's."""
-    tmp_mb: int = 256
-    """Size of each worker's tmpfs /tmp (bwrap only): the candidate's whole disk."""
+    tmp_mb: int = 64
+    """Size of each candidate's own tmpfs /tmp: its whole disk, gone when it ends."""
+    tmp_inodes: int = 4096
+    """Files and folders each candidate's tmpfs may hold (kernel memory per inode)."""
+    max_message_mb: int = 16
+    """Largest message (a call's arguments or a returned value) between the processes."""
+    cgroups: bool = True
+    """Cap each candidate's memory (all of it: pages, tmpfs, memfd, kernel) and processes
+    with a per-worker cgroup where the machine allows it; see `cgroups.py`."""
     file_size_mb: int = 16
     """Largest file a candidate may write (RLIMIT_FSIZE)."""
     max_open_files: int = 64
@@ -62,8 +76,6 @@ class CodeSandboxConfig:
     """Hypothesis examples per property test, pinned by the trusted plugin."""
     max_source_bytes: int = 1_000_000
     """Larger candidate sources are refused before anything runs."""
-    guard_types: bool = True
-    """Reject results of candidate-defined classes (always-equal objects)."""
     uid_base: int = 61000
     """Worker i runs candidates as uid/gid uid_base + i (when the host side is root)."""
     startup_timeout_s: float = 60.0
@@ -85,14 +97,16 @@ class CodeSandboxConfig:
                 f"memory_mb={self.memory_mb} must be >= 32",
             ),
             (self.tmp_mb >= 1, f"tmp_mb={self.tmp_mb} must be >= 1"),
+            (self.tmp_inodes >= 64, f"tmp_inodes={self.tmp_inodes} must be >= 64"),
+            (self.max_message_mb >= 1, f"max_message_mb={self.max_message_mb} must be >= 1"),
             (self.file_size_mb >= 1, f"file_size_mb={self.file_size_mb} must be >= 1"),
             (self.max_open_files >= 16, f"max_open_files={self.max_open_files} must be >= 16"),
             (self.max_processes >= 2, f"max_processes={self.max_processes} must be >= 2"),
             (self.max_examples >= 1, f"max_examples={self.max_examples} must be >= 1"),
             (self.max_source_bytes >= 1, f"max_source_bytes={self.max_source_bytes} must be >= 1"),
             (
-                1000 <= self.uid_base < 2**31 - 1024,
-                f"uid_base={self.uid_base} must be in [1000, 2**31-1024)",
+                1000 <= self.uid_base < 2**31 - 2 * TRUSTED_UID_OFFSET,
+                f"uid_base={self.uid_base} must be in [1000, 2**31-{2 * TRUSTED_UID_OFFSET})",
             ),
         ]
         for ok, message in checks:
@@ -109,6 +123,8 @@ class CodeJob:
     """One run: the task's test module and the candidate's `solution` module.
 
     `solution=None` is a trusted collection run: no candidate code, `solution` is a stub.
+    `expected` (the trusted collection's ids) are the only tests a run executes.
+    `in_process` is the weaker mode for tasks whose tests need the candidate's own objects.
     """
 
     tests: str
@@ -116,6 +132,8 @@ class CodeJob:
     entry_point: str
     timeout_s: float = 10.0
     memory_mb: int = 512
+    expected: tuple[str, ...] | None = None
+    in_process: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,6 +145,8 @@ class SandboxRun:
     exit_code: int | None = None
     timed_out: bool = False
     forged_lines: int = 0
+    candidate_exit: int | None = None
+    candidate_oom: bool = False
     report_overflow: bool = False
     elapsed_s: float = 0.0
     output_tail: str = ""
@@ -148,16 +168,24 @@ class CodeSandbox:
         uid = isolation.can_drop_uid(self.isolation, self._root)
         if self.isolation == isolation.RLIMITS:
             self.isolation = "rlimits+uid" if uid else "rlimits"
+        plan = detect()
+        if not self.config.cgroups or self.unavailable:
+            plan = type(plan)("none", why="turned off in CodeSandboxConfig")
+        self.cgroup_mode = plan.mode
+        self._cgroups = WorkerCgroups(plan)
+        base = self.config.uid_base
         self._workers = [
             Worker(
                 i,
                 self._root,
                 self.isolation,
-                self.config.uid_base + i if uid else None,
-                self.config.tmp_mb,
+                (base + i, base + TRUSTED_UID_OFFSET + i) if uid else None,
+                self._cgroups.create(i, self.config.max_processes),
             )
             for i in range(self.config.pool_size)
         ]
+        if plan.mode == "none":
+            log.info("code sandbox: no cgroups (%s); rlimits and tmpfs caps only", plan.why)
         self._idle: queue.Queue[Worker] = queue.Queue()
         for worker in self._workers:
             self._idle.put(worker)
@@ -174,7 +202,9 @@ class CodeSandbox:
 
     @property
     def worker_uids(self) -> tuple[int, ...]:
-        return tuple(w.uid for w in self._workers if w.uid is not None)
+        """Every uid the workers' job processes run as (candidates' and trusted ones)."""
+        uids = [u for w in self._workers for u in (w.uid, w.trusted_uid) if u is not None]
+        return tuple(uids)
 
     def close(self) -> None:
         """Stop every worker and remove the jobs folder; safe to call twice."""
@@ -184,6 +214,7 @@ class CodeSandbox:
             self._closed = True
         for worker in self._workers:
             worker.remove()
+        self._cgroups.remove()
         shutil.rmtree(self._root, ignore_errors=True)
 
     def collect(self, tests: str, entry_point: str, timeout_s: float = 30.0) -> SandboxRun:
@@ -231,7 +262,7 @@ class CodeSandbox:
         job_id = uuid.uuid4().hex
         host_dir, inside_dir = worker.job_path(job_id)
         timeout = self.config.timeout_s or job.timeout_s
-        _write_job(host_dir, job)
+        _write_job(host_dir, job, worker.uid if job.in_process else worker.trusted_uid)
         try:
             raw = worker.request(self._request(job, job_id, inside_dir, timeout), timeout)
         finally:
@@ -242,17 +273,24 @@ class CodeSandbox:
 
     def _request(self, job: CodeJob, job_id: str, inside: str, timeout: float) -> dict[str, Any]:
         cfg = self.config
+        mode = "collect" if job.solution is None else "in_process" if job.in_process else "run"
         return {
             "job_id": job_id,
             "job_dir": inside,
-            "mode": "collect" if job.solution is None else "run",
+            "mode": mode,
             "entry_point": job.entry_point,
             "timeout_s": timeout,
             "memory_mb": cfg.memory_mb or job.memory_mb,
             "file_size_mb": cfg.file_size_mb,
             "max_open_files": cfg.max_open_files,
             "max_processes": cfg.max_processes,
-            "options": {"max_examples": cfg.max_examples, "guard_types": cfg.guard_types},
+            "tmp_mb": cfg.tmp_mb,
+            "tmp_inodes": cfg.tmp_inodes,
+            "max_message_mb": cfg.max_message_mb,
+            "private_tmp": self.isolation == isolation.BWRAP or os.geteuid() == 0,
+            "require_seccomp": False,
+            "expected": list(job.expected) if job.expected is not None else None,
+            "options": {"max_examples": cfg.max_examples},
         }
 
 
@@ -272,7 +310,9 @@ def _choose_isolation(config: CodeSandboxConfig) -> tuple[str, str | None]:
     return isolation.RLIMITS, None
 
 
-def _write_job(host_dir: Path, job: CodeJob) -> None:
+def _write_job(host_dir: Path, job: CodeJob, reader: int | None) -> None:
+    """The job's files; the tests folder readable only by `reader` (the trusted uid) when
+    uids are dropped (the candidate's own mount namespace hides /jobs as well)."""
     tests_dir = host_dir / "tests"
     tests_dir.mkdir(parents=True)
     (tests_dir / "test_task.py").write_text(job.tests, encoding="utf-8")
@@ -283,6 +323,10 @@ def _write_job(host_dir: Path, job: CodeJob) -> None:
     for path in (host_dir, tests_dir, host_dir / "sol"):
         if path.exists():
             os.chmod(path, 0o755)
+    if reader is not None and os.geteuid() == 0:
+        for path in (tests_dir, *tests_dir.iterdir()):
+            os.chown(path, reader, reader)
+        os.chmod(tests_dir, 0o700)
 
 
 def _to_run(raw: dict[str, Any], level: str) -> SandboxRun:
@@ -292,6 +336,8 @@ def _to_run(raw: dict[str, Any], level: str) -> SandboxRun:
         exit_code=raw.get("exit_code"),
         timed_out=bool(raw.get("timed_out")),
         forged_lines=int(raw.get("forged_lines", 0)),
+        candidate_exit=raw.get("candidate_exit"),
+        candidate_oom=bool(raw.get("candidate_oom")),
         report_overflow=bool(raw.get("report_overflow")),
         elapsed_s=float(raw.get("elapsed_s", 0.0)),
         output_tail=str(raw.get("output_tail", "")),
