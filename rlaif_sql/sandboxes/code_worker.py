@@ -46,6 +46,8 @@ class Worker:
         self.buffer = b""
         self.baseline = 0
         self.hello: dict[str, Any] = {}
+        self.tasks: set[str] = set()
+        """Task keys this worker has collected (a hint for routing; the fork-server decides)."""
 
     def start(self, timeout_s: float) -> None:
         if self.level == isolation.BWRAP:

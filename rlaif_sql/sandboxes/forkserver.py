@@ -36,9 +36,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import candidate
 import reaper
 import seccomp
+import zygotes
 
 PREIMPORT = ("collections", "itertools", "functools", "math", "re", "heapq", "bisect", "string")
 STATUS_WAIT_S = 5.0
+TASKS = zygotes.TaskZygotes(sys.modules[__name__])
 CGROUP_MARGIN_MB = 64  # the interpreter pages a candidate dirties, kernel objects
 
 
@@ -136,27 +138,48 @@ def trusted_main(req: dict[str, Any], plugin: Any, fds: tuple[int, int, int | No
         os._exit(70)
 
 
-def run_pytest(req: dict[str, Any], plugin: Any, reporter: Any, sock_fd: int | None) -> int:
-    import pytest
-
-    tests_dir = os.path.join(req["job_dir"], "tests")
-    if req["mode"] == "in_process":
-        sys.path.insert(0, os.path.join(req["job_dir"], "sol"))
+def pytest_args(req: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """The command line for the task's test module, and the trusted plugin's options."""
+    tests_dir = os.path.join(req.get("tests_dir") or req["job_dir"], "tests")
     args = [
         os.path.join(tests_dir, "test_task.py"),
         *("-q", "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:pastebin"),
+        *("--capture=no", "-p", "no:faulthandler"),  # no fds of pytest's own to fork over
         *("-p", "_hypothesis_pytestplugin", "--noconftest", "--rootdir", tests_dir),
         *("-c", os.path.join(tests_dir, "pytest.ini"), "-o", "console_output_style=classic"),
     ]
-    if req["mode"] == "collect":
-        args.append("--collect-only")
     options = {**req["options"], "tests_path": args[0], "expected": req.get("expected")}
     options["timeout_s"] = req["timeout_s"]
     options["max_message_bytes"] = req["max_message_mb"] * 1024 * 1024
+    return args, options
+
+
+def run_pytest(req: dict[str, Any], plugin: Any, reporter: Any, sock_fd: int | None) -> int:
+    import pytest
+
+    if req["mode"] == "in_process":
+        sys.path.insert(0, os.path.join(req["job_dir"], "sol"))
+    args, options = pytest_args(req)
+    if req["mode"] == "collect":
+        args.append("--collect-only")
     trusted = plugin.TrustedPlugin(reporter, req["mode"], req["entry_point"], options, sock_fd)
     rc = int(pytest.main(args, plugins=[trusted]))
     reporter.emit("end", rc=rc)
     return rc
+
+
+def run_zygote(req: dict[str, Any], control: socket.socket) -> int:
+    """A task zygote's pytest session (see task_zygote.py); returns only if it failed."""
+    import pytest
+    import task_zygote
+
+    args, options = pytest_args(req)
+    reporter = task_zygote.Reporter(3)
+    zygote = task_zygote.ZygotePlugin(reporter, req["entry_point"], options, control)
+    rc = int(pytest.main(args, plugins=[zygote]))
+    reporter.emit("end", rc=rc or 2)
+    reporter.emit("zygote", state="failed")
+    return rc or 2
 
 
 def start_candidate(req: dict[str, Any], sock: socket.socket, output_w: int) -> int:
@@ -183,8 +206,20 @@ def zygote_says(job_id: str, key: str) -> int | None:
 
 def run_job(req: dict[str, Any], plugin: Any, baseline: int) -> dict[str, Any]:
     """Start the candidate and the trusted test process, wait (bounded), clean up, report."""
-    two = req["mode"] == "run"
     req = {**req, "baseline": baseline, "run_dir": f"/tmp/run-{req['job_id']}"}
+    if req.get("task_key") and req["mode"] in ("collect", "run"):
+        if req["mode"] == "collect":
+            return TASKS.collect({**req, "collect_timeout_s": req["timeout_s"]})
+        zygote = TASKS.get({**req, "collect_timeout_s": req["collect_timeout_s"]})
+        if zygote is not None:
+            return run_with_zygote(req, zygote)
+    return run_fresh(req, plugin)
+
+
+def run_fresh(req: dict[str, Any], plugin: Any) -> dict[str, Any]:
+    """One fresh trusted test process for this job (collection, in-process mode, and tasks
+    whose test module calls the candidate at import)."""
+    two = req["mode"] == "run"
     report_r, report_w = os.pipe()
     output_r, output_w = os.pipe()
     t_sock, c_sock = socket.socketpair() if two else (None, None)
@@ -229,7 +264,8 @@ def run_job(req: dict[str, Any], plugin: Any, baseline: int) -> dict[str, Any]:
 
 
 def end_job(req: dict[str, Any], t_pid: int, two: bool) -> None:
-    """Kill what is left of the job, candidate first, and remove the run folders."""
+    """Kill what is left of the job, candidate first, and remove the run folders. The
+    trusted test process is killed by its session (the trusted uid also runs zygotes)."""
     if req["mode"] == "in_process":
         run_dir = None if req.get("private_tmp") else req["run_dir"]
         reaper.kill_uid(req.get("uid"), t_pid, run_dir)
@@ -237,7 +273,52 @@ def end_job(req: dict[str, Any], t_pid: int, two: bool) -> None:
     if two:
         c_dir = None if req.get("private_tmp") else req["run_dir"] + "-c"
         reaper.kill_uid(req.get("uid"), None, c_dir)
-    reaper.kill_uid(req.get("trusted_uid"), t_pid, req["run_dir"])
+    reaper.kill_group(t_pid, req["run_dir"])
+
+
+def run_with_zygote(req: dict[str, Any], zygote: Any) -> dict[str, Any]:
+    """The candidate's process and a test process forked by the task's zygote."""
+    report_r, report_w = os.pipe()
+    output_r, output_w = os.pipe()
+    t_sock, c_sock = socket.socketpair()
+    ooms = reaper.oom_kills(req.get("cgroups") or [])
+    cap = (req["memory_mb"] + req["tmp_mb"] + CGROUP_MARGIN_MB) * 1024 * 1024
+    reaper.set_memory_cap(req.get("cgroups") or [], cap)
+    started = time.monotonic()
+    c_pid = start_candidate({**req, "run_dir": req["run_dir"] + "-c"}, c_sock, output_w)
+    t_pid = zygote.start_child(req, [report_w, output_w, t_sock.fileno()])
+    for closing in (report_w, output_w):
+        os.close(closing)
+    t_sock.close()
+    c_sock.close()
+    io = reaper.JobIO(report_r, output_r)
+    status, timed_out = (None, False)
+    if t_pid is not None:
+        status, timed_out = zygote.wait(req["job_id"], io, started + req["timeout_s"])
+    elapsed = time.monotonic() - started
+    reaper.kill_uid(req.get("uid"), None, None if req.get("private_tmp") else req["run_dir"] + "-c")
+    if t_pid is not None:
+        reaper.kill_group(t_pid, None)
+        if status is None:
+            status = zygote._message(req["job_id"], "status", time.monotonic() + 5.0)
+    if status is None:  # the zygote is broken: forget it, the host retries the job
+        TASKS.drop(req["task_key"])
+        raise RuntimeError("the task's test zygote did not report its test process")
+    io.drain(0.2)
+    io.close()
+    events, malformed = reaper.parse_report(bytes(io.report))
+    c_status = zygote_says(req["job_id"], "status") if c_pid else None
+    return {
+        "exit_code": os.waitstatus_to_exitcode(status),
+        "timed_out": timed_out,
+        "report_overflow": io.overflow,
+        "events": events,
+        "forged_lines": malformed,
+        "elapsed_s": round(elapsed, 4),
+        "output_tail": bytes(io.output).decode("utf-8", "replace"),
+        "candidate_exit": None if c_status is None else os.waitstatus_to_exitcode(c_status),
+        "candidate_oom": reaper.oom_kills(req.get("cgroups") or []) > ooms,
+    }
 
 
 def start_zygote() -> socket.socket:

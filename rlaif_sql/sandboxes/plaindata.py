@@ -1,6 +1,7 @@
 """Plain data between the trusted test process and the candidate process, and the framing.
 
-Only these cross the pipe: None, bool, int, float, str, bytes, and list, tuple, dict, set and
+Only these cross the pipe: None, bool, int, float, complex, str, bytes, the built-in types
+themselves (`int`, `str`, ... as values, as MBPP passes them), and list, tuple, dict, set and
 frozenset of them. The sending side turns a value into a JSON tree (`to_wire`); the receiving
 side rebuilds it from that tree (`from_wire`) using only built-in constructors, so whatever the
 candidate sends, the trusted side holds built-in objects it made itself: no candidate class,
@@ -8,7 +9,8 @@ no `__eq__` that lies, no pickle. JSON is parsed by the C decoder of the standar
 
 Wire shapes: null/true/false/str/float as JSON; ints as JSON numbers below 2**63, else
 ``{"i": hex}``; lists as arrays; ``{"t": [...]}`` tuple, ``{"s": [...]}`` set,
-``{"f": [...]}`` frozenset, ``{"b": hex}`` bytes, ``{"d": [[k, v], ...]}`` dict.
+``{"f": [...]}`` frozenset, ``{"b": hex}`` bytes, ``{"d": [[k, v], ...]}`` dict,
+``{"c": [re, im]}`` complex, ``{"y": name}`` a built-in type.
 
 A frame is a 4-byte big-endian length and that many bytes of UTF-8 JSON.
 This module runs inside the sandbox: it must not import `rlaif_sql`.
@@ -26,6 +28,10 @@ MAX_DEPTH = 200
 HEADER = struct.Struct(">I")
 _BIG = 1 << 63
 _DICT_LIKE = (dict, Counter, OrderedDict, defaultdict)  # library dicts travel as a plain dict
+BUILTIN_TYPES = {
+    t.__name__: t
+    for t in (int, float, complex, str, bytes, bool, list, tuple, dict, set, frozenset, type(None))
+}
 
 
 class PlainDataError(ValueError):
@@ -47,6 +53,10 @@ def to_wire(value: Any, depth: int = 0) -> Any:
         return value if -_BIG < value < _BIG else {"i": format(value, "x")}
     if kind is bytes:
         return {"b": value.hex()}
+    if kind is complex:
+        return {"c": [value.real, value.imag]}
+    if kind is type and BUILTIN_TYPES.get(value.__name__) is value:
+        return {"y": value.__name__}
     if kind is list:
         return [to_wire(v, depth + 1) for v in value]
     tag = {tuple: "t", set: "s", frozenset: "f"}.get(kind)
@@ -55,8 +65,8 @@ def to_wire(value: Any, depth: int = 0) -> Any:
     if kind in _DICT_LIKE:
         return {"d": [[to_wire(k, depth + 1), to_wire(v, depth + 1)] for k, v in value.items()]}
     raise PlainDataError(
-        f"a value of type {kind.__module__}.{kind.__qualname__} is not plain data "
-        "(None, bool, int, float, str, bytes, list, tuple, dict, set, frozenset)"
+        f"a value of type {kind.__module__}.{kind.__qualname__} is not plain data (None, bool, "
+        "int, float, complex, str, bytes, built-in types, list, tuple, dict, set, frozenset)"
     )
 
 
@@ -76,6 +86,10 @@ def from_wire(tree: Any, depth: int = 0) -> Any:
             return int(body, 16)
         if tag == "b" and type(body) is str:
             return bytes.fromhex(body)
+        if tag == "y" and type(body) is str and body in BUILTIN_TYPES:
+            return BUILTIN_TYPES[body]
+        if tag == "c" and type(body) is list and [type(p) in (int, float) for p in body] == [1, 1]:
+            return complex(body[0], body[1])
         if tag in ("t", "s", "f") and type(body) is list:
             items = [from_wire(v, depth + 1) for v in body]
             return {"t": tuple, "s": set, "f": frozenset}[tag](items)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import queue
 import shutil
 import tempfile
 import threading
@@ -37,6 +36,7 @@ from rlaif_sql.sandboxes.cgroups import WorkerCgroups, detect
 from rlaif_sql.sandboxes.code_worker import Worker
 
 log = logging.getLogger(__name__)
+COLLECT_TIMEOUT_S = 30.0
 PYTEST_INI = "[pytest]\naddopts =\n"
 TRUSTED_UID_OFFSET = 4096
 """Worker i's trusted test processes run as uid_base + 4096 + i, its candidates as
@@ -78,6 +78,9 @@ class CodeSandboxConfig:
     """Larger candidate sources are refused before anything runs."""
     uid_base: int = 61000
     """Worker i runs candidates as uid/gid uid_base + i (when the host side is root)."""
+    reuse_collection: bool = True
+    """Keep each task's collected tests in a zygote per worker and fork one test process per
+    candidate from it (see `task_zygote.py`); off: a fresh pytest process per candidate."""
     startup_timeout_s: float = 60.0
     """How long a worker may take to start and import pytest."""
 
@@ -186,9 +189,8 @@ class CodeSandbox:
         ]
         if plan.mode == "none":
             log.info("code sandbox: no cgroups (%s); rlimits and tmpfs caps only", plan.why)
-        self._idle: queue.Queue[Worker] = queue.Queue()
-        for worker in self._workers:
-            self._idle.put(worker)
+        self._idle: list[Worker] = list(self._workers)
+        self._free = threading.Condition()
         self._collected: dict[str, SandboxRun] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -202,9 +204,13 @@ class CodeSandbox:
 
     @property
     def worker_uids(self) -> tuple[int, ...]:
-        """Every uid the workers' job processes run as (candidates' and trusted ones)."""
-        uids = [u for w in self._workers for u in (w.uid, w.trusted_uid) if u is not None]
-        return tuple(uids)
+        """The uids candidates run as (none of their processes outlives a job)."""
+        return tuple(w.uid for w in self._workers if w.uid is not None)
+
+    @property
+    def trusted_uids(self) -> tuple[int, ...]:
+        """The uids of the trusted test processes and task zygotes."""
+        return tuple(w.trusted_uid for w in self._workers if w.trusted_uid is not None)
 
     def close(self) -> None:
         """Stop every worker and remove the jobs folder; safe to call twice."""
@@ -219,7 +225,7 @@ class CodeSandbox:
 
     def collect(self, tests: str, entry_point: str, timeout_s: float = 30.0) -> SandboxRun:
         """Trusted collection of `tests` with a stub `solution` (cached per test source)."""
-        key = hashlib.sha256(f"{entry_point}\0{tests}".encode()).hexdigest()
+        key = task_key(tests, entry_point)
         with self._lock:
             cached = self._collected.get(key)
         if cached is not None:
@@ -236,7 +242,7 @@ class CodeSandbox:
             return SandboxRun(isolation=self.isolation, error=self.unavailable)
         if self._closed:
             raise SandboxError("the code sandbox is closed; open a new CodeSandbox")
-        worker = self._idle.get()
+        worker = self._take(task_key(job.tests, job.entry_point))
         try:
             try:
                 return self._run_on(worker, job)
@@ -249,7 +255,18 @@ class CodeSandbox:
                     worker.stop()
                     return SandboxRun(isolation=self.isolation, error=str(second))
         finally:
-            self._idle.put(worker)
+            with self._free:
+                self._idle.append(worker)
+                self._free.notify()
+
+    def _take(self, key: str) -> Worker:
+        """An idle worker, preferring one that has the task's tests collected already."""
+        with self._free:
+            while not self._idle:
+                self._free.wait()
+            best = next((w for w in self._idle if key in w.tasks), self._idle[0])
+            self._idle.remove(best)
+            return best
 
     def run_many(self, jobs: Iterable[CodeJob]) -> list[SandboxRun]:
         """Run jobs in parallel, one per worker at a time; results in input order."""
@@ -259,22 +276,35 @@ class CodeSandbox:
     def _run_on(self, worker: Worker, job: CodeJob) -> SandboxRun:
         if not worker.alive():
             worker.start(self.config.startup_timeout_s)
+            worker.tasks.clear()
         job_id = uuid.uuid4().hex
         host_dir, inside_dir = worker.job_path(job_id)
         timeout = self.config.timeout_s or job.timeout_s
+        request = self._request(job, job_id, inside_dir, timeout)
+        key = request["task_key"]
+        if key:  # the task's tests live as long as the worker: its zygote reads them
+            tests_host, request["tests_dir"] = worker.job_path(f"task-{key[:32]}")
+            if not tests_host.exists():
+                _write_tests(tests_host, job.tests, worker.trusted_uid)
         _write_job(host_dir, job, worker.uid if job.in_process else worker.trusted_uid)
+        wait = timeout + (COLLECT_TIMEOUT_S if key else 0.0)
         try:
-            raw = worker.request(self._request(job, job_id, inside_dir, timeout), timeout)
+            raw = worker.request(request, wait)
         finally:
             shutil.rmtree(host_dir, ignore_errors=True)
         if "error" in raw:
             raise SandboxError(f"code worker {worker.index}: {raw['error']}")
+        if key:
+            worker.tasks.add(key)
         return _to_run(raw, self.isolation)
 
     def _request(self, job: CodeJob, job_id: str, inside: str, timeout: float) -> dict[str, Any]:
         cfg = self.config
         mode = "collect" if job.solution is None else "in_process" if job.in_process else "run"
+        reuse = cfg.reuse_collection and not job.in_process
         return {
+            "task_key": task_key(job.tests, job.entry_point) if reuse else None,
+            "collect_timeout_s": COLLECT_TIMEOUT_S,
             "job_id": job_id,
             "job_dir": inside,
             "mode": mode,
@@ -292,6 +322,10 @@ class CodeSandbox:
             "expected": list(job.expected) if job.expected is not None else None,
             "options": {"max_examples": cfg.max_examples},
         }
+
+
+def task_key(tests: str, entry_point: str) -> str:
+    return hashlib.sha256(f"{entry_point}\0{tests}".encode()).hexdigest()
 
 
 def _choose_isolation(config: CodeSandboxConfig) -> tuple[str, str | None]:
@@ -313,16 +347,20 @@ def _choose_isolation(config: CodeSandboxConfig) -> tuple[str, str | None]:
 def _write_job(host_dir: Path, job: CodeJob, reader: int | None) -> None:
     """The job's files; the tests folder readable only by `reader` (the trusted uid) when
     uids are dropped (the candidate's own mount namespace hides /jobs as well)."""
-    tests_dir = host_dir / "tests"
-    tests_dir.mkdir(parents=True)
-    (tests_dir / "test_task.py").write_text(job.tests, encoding="utf-8")
-    (tests_dir / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
+    _write_tests(host_dir, job.tests, reader)
     if job.solution is not None:
         (host_dir / "sol").mkdir()
         (host_dir / "sol" / "solution.py").write_text(job.solution, encoding="utf-8")
-    for path in (host_dir, tests_dir, host_dir / "sol"):
-        if path.exists():
-            os.chmod(path, 0o755)
+        os.chmod(host_dir / "sol", 0o755)
+
+
+def _write_tests(host_dir: Path, tests: str, reader: int | None) -> None:
+    tests_dir = host_dir / "tests"
+    tests_dir.mkdir(parents=True)
+    (tests_dir / "test_task.py").write_text(tests, encoding="utf-8")
+    (tests_dir / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
+    os.chmod(host_dir, 0o755)
+    os.chmod(tests_dir, 0o755)
     if reader is not None and os.geteuid() == 0:
         for path in (tests_dir, *tests_dir.iterdir()):
             os.chown(path, reader, reader)

@@ -14,7 +14,9 @@ This module runs inside the sandbox: it must not import `rlaif_sql`.
 from __future__ import annotations
 
 import builtins
+import importlib
 import socket
+import sys
 import time
 import types
 from typing import Any
@@ -119,6 +121,17 @@ class Connection:
             self._fail("protocol", f"the candidate sent a malformed value: {exc}")
 
 
+def stdlib_module(name: Any) -> Any:
+    """The test process's own copy of a standard-library module the candidate imported
+    (MBPP asserts use `sys`/`math` that the reference imports), else None."""
+    if type(name) is not str or name.split(".")[0] not in sys.stdlib_module_names:
+        return None
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
 def proxy_function(connection: Connection, name: str) -> Any:
     def call(*args: Any, **kwargs: Any) -> Any:
         return connection.call(name, args, kwargs)
@@ -138,5 +151,7 @@ def proxy_module(connection: Connection, exports: dict[str, Any], wanted: set[st
             setattr(module, name, proxy_function(connection, name))
         elif "value" in spec:
             setattr(module, name, plaindata.from_wire(spec["value"]))
+        elif "module" in spec and stdlib_module(spec["module"]) is not None:
+            setattr(module, name, stdlib_module(spec["module"]))
     module.__all__ = sorted(n for n in wanted if hasattr(module, n))  # type: ignore[attr-defined]
     return module

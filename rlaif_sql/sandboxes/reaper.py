@@ -88,6 +88,14 @@ def kill_uid(uid: int | None, pid: int | None, run_dir: str | None) -> None:
         time.sleep(0.02 if attempt > 2 else 0)
 
 
+def kill_group(pid: int, run_dir: str | None) -> None:
+    """Kill a trusted test process's session (as root), and remove its run folder."""
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+    if run_dir:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
 def _kill_and_clean(uid: int | None, by_uid: bool, run_dir: str | None) -> None:
     if by_uid:
         os.setgroups([])
