@@ -40,6 +40,47 @@ PREIMPORT = ("collections", "itertools", "functools", "math", "re", "heapq", "bi
              "typing", "ctypes", "json", "operator", "statistics", "fractions", "decimal")  # fmt: skip
 
 
+STATUS_WAIT_S = 5.0
+
+
+def start_zygote(setup: Any) -> socket.socket:
+    """Fork the candidates' zygote now, before any job: its memory never sees a test.
+    Returns the fork-server's end of the control socket."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        mine.close()
+        os.dup2(os.open("/dev/null", os.O_RDWR), 0)
+        os.closerange(3, theirs.fileno())
+        os.closerange(theirs.fileno() + 1, 1 << 16)
+        try:
+            zygote_main(theirs, setup)
+        finally:
+            os._exit(0)
+    theirs.close()
+    return mine
+
+
+def start(zygote: socket.socket, req: dict[str, Any], sock: socket.socket, output_w: int) -> int:
+    """Ask the zygote for the job's candidate process; its pid (0 if it did not say)."""
+    socket.send_fds(zygote, [json.dumps(req).encode()], [sock.fileno(), output_w])
+    return int(says(zygote, req["job_id"], "pid") or 0)
+
+
+def says(zygote: socket.socket, job_id: str, key: str) -> int | None:
+    """The zygote's next `key` message about `job_id` (older jobs' messages are skipped)."""
+    zygote.settimeout(STATUS_WAIT_S)
+    try:
+        while True:
+            message = json.loads(zygote.recv(1 << 16))
+            if message.get("job_id") == job_id and key in message:
+                return int(message[key])
+    except (OSError, ValueError, KeyError):
+        return None
+    finally:
+        zygote.settimeout(None)
+
+
 def zygote_main(control: socket.socket, setup: Any) -> None:
     """Serve job requests: fork the candidate, report its pid, then its wait status."""
     for name in PREIMPORT:

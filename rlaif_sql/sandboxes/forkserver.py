@@ -10,9 +10,12 @@ bwrap with only CAP_SETUID/SETGID/KILL/SYS_ADMIN) starts:
 - the **candidate process**, forked by the clean zygote (`candidate.py`): its own cgroup,
   mount namespace and tmpfs, rlimits, the candidate uid, seccomp; it imports `solution` and
   answers calls with plain data over a socket;
-- the **trusted test process**, forked here: rlimits, the trusted uid (another uid than the
-  candidate's), then pytest with the trusted plugin, whose `solution` module is a proxy that
-  calls into the candidate process. Its report pipe exists only in this process.
+- the **trusted test process**: rlimits, the trusted uid (another uid than the candidate's),
+  then pytest with the trusted plugin, whose `solution` module is a proxy that calls into
+  the candidate process. Its report pipe exists only in this process. It is forked by the
+  task's zygote (`task_zygote.py`, `zygotes.py`: the task's tests collected once per worker)
+  or, for collection-only runs, in-process tasks and tasks whose test module calls the
+  candidate at import, forked here as a fresh pytest run.
 
 The fork-server reads the report until the test process exits or the wall-clock deadline
 passes, then kills every process of both uids (``kill(-1)`` from a helper running as that
@@ -39,7 +42,8 @@ import seccomp
 import zygotes
 
 PREIMPORT = ("collections", "itertools", "functools", "math", "re", "heapq", "bisect", "string")
-STATUS_WAIT_S = 5.0
+ZYGOTE: socket.socket | None = None  # the candidates' zygote (control socket)
+SECCOMP_PROGRAM: bytes | None = None
 TASKS = zygotes.TaskZygotes(sys.modules[__name__])
 CGROUP_MARGIN_MB = 64  # the interpreter pages a candidate dirties, kernel objects
 
@@ -64,6 +68,7 @@ def warm_up() -> Any:
     for name in PREIMPORT:
         importlib.import_module(name)
     warm_text_strategies()
+    importlib.import_module("task_zygote")
     return importlib.import_module("pytest_plugin")
 
 
@@ -182,28 +187,6 @@ def run_zygote(req: dict[str, Any], control: socket.socket) -> int:
     return rc or 2
 
 
-def start_candidate(req: dict[str, Any], sock: socket.socket, output_w: int) -> int:
-    """Ask the zygote for the candidate process; its pid."""
-    assert ZYGOTE is not None
-    socket.send_fds(ZYGOTE, [json.dumps(req).encode()], [sock.fileno(), output_w])
-    return int(zygote_says(req["job_id"], "pid") or 0)
-
-
-def zygote_says(job_id: str, key: str) -> int | None:
-    """The zygote's next `key` message about `job_id` (older jobs' messages are skipped)."""
-    assert ZYGOTE is not None
-    ZYGOTE.settimeout(STATUS_WAIT_S)
-    try:
-        while True:
-            message = json.loads(ZYGOTE.recv(1 << 16))
-            if message.get("job_id") == job_id and key in message:
-                return int(message[key])
-    except (OSError, ValueError, KeyError):
-        return None
-    finally:
-        ZYGOTE.settimeout(None)
-
-
 def run_job(req: dict[str, Any], plugin: Any, baseline: int) -> dict[str, Any]:
     """Start the candidate and the trusted test process, wait (bounded), clean up, report."""
     req = {**req, "baseline": baseline, "run_dir": f"/tmp/run-{req['job_id']}"}
@@ -229,7 +212,7 @@ def run_fresh(req: dict[str, Any], plugin: Any) -> dict[str, Any]:
         reaper.set_memory_cap(req.get("cgroups") or [], cap)
     started = time.monotonic()
     c_req = {**req, "run_dir": req["run_dir"] + "-c"}
-    c_pid = start_candidate(c_req, c_sock, output_w) if two else None  # type: ignore[arg-type]
+    c_pid = candidate.start(ZYGOTE, c_req, c_sock, output_w) if two else None  # type: ignore[arg-type]
     t_pid = os.fork()
     if t_pid == 0:
         os.close(report_r)
@@ -249,7 +232,7 @@ def run_fresh(req: dict[str, Any], plugin: Any) -> dict[str, Any]:
     io.drain(0.2)
     io.close()
     events, malformed = reaper.parse_report(bytes(io.report))
-    c_status = zygote_says(req["job_id"], "status") if c_pid is not None else None
+    c_status = candidate.says(ZYGOTE, req["job_id"], "status") if c_pid is not None else None
     return {
         "exit_code": os.waitstatus_to_exitcode(status),
         "timed_out": timed_out,
@@ -285,7 +268,7 @@ def run_with_zygote(req: dict[str, Any], zygote: Any) -> dict[str, Any]:
     cap = (req["memory_mb"] + req["tmp_mb"] + CGROUP_MARGIN_MB) * 1024 * 1024
     reaper.set_memory_cap(req.get("cgroups") or [], cap)
     started = time.monotonic()
-    c_pid = start_candidate({**req, "run_dir": req["run_dir"] + "-c"}, c_sock, output_w)
+    c_pid = candidate.start(ZYGOTE, {**req, "run_dir": req["run_dir"] + "-c"}, c_sock, output_w)
     t_pid = zygote.start_child(req, [report_w, output_w, t_sock.fileno()])
     for closing in (report_w, output_w):
         os.close(closing)
@@ -307,7 +290,7 @@ def run_with_zygote(req: dict[str, Any], zygote: Any) -> dict[str, Any]:
     io.drain(0.2)
     io.close()
     events, malformed = reaper.parse_report(bytes(io.report))
-    c_status = zygote_says(req["job_id"], "status") if c_pid else None
+    c_status = candidate.says(ZYGOTE, req["job_id"], "status") if c_pid else None
     return {
         "exit_code": os.waitstatus_to_exitcode(status),
         "timed_out": timed_out,
@@ -319,23 +302,6 @@ def run_with_zygote(req: dict[str, Any], zygote: Any) -> dict[str, Any]:
         "candidate_exit": None if c_status is None else os.waitstatus_to_exitcode(c_status),
         "candidate_oom": reaper.oom_kills(req.get("cgroups") or []) > ooms,
     }
-
-
-def start_zygote() -> socket.socket:
-    """Fork the candidates' zygote now, before any job: its memory never sees a test."""
-    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    pid = os.fork()
-    if pid == 0:
-        mine.close()
-        os.dup2(os.open("/dev/null", os.O_RDWR), 0)
-        os.closerange(3, theirs.fileno())
-        os.closerange(theirs.fileno() + 1, 1 << 16)
-        try:
-            candidate.zygote_main(theirs, sys.modules[__name__])
-        finally:
-            os._exit(0)
-    theirs.close()
-    return mine
 
 
 def main() -> None:
@@ -352,7 +318,7 @@ def main() -> None:
         out.flush()
         return
     SECCOMP_PROGRAM = seccomp.program()
-    ZYGOTE = start_zygote()
+    ZYGOTE = candidate.start_zygote(sys.modules[__name__])
     baseline = vm_size_bytes()
     hello = {"ready": True, "pid": os.getpid(), "baseline": baseline, "python": sys.version}
     hello.update(pytest=pytest.__version__, hypothesis=hypothesis.__version__)

@@ -77,6 +77,7 @@ class TaskZygotes:
         self.setup = setup
         self.ready: OrderedDict[str, Zygote] = OrderedDict()
         self.unusable: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.failed: dict[str, Any] = {}  # the last failed start's response (not remembered)
 
     def collect(self, req: dict[str, Any]) -> dict[str, Any]:
         """The trusted collection's response for the task (starting its zygote)."""
@@ -84,7 +85,7 @@ class TaskZygotes:
         if key in self.unusable:
             return self.unusable[key]
         zygote = self.get(req)
-        return zygote.response if zygote is not None else self.unusable[key]
+        return zygote.response if zygote is not None else self.failed
 
     def get(self, req: dict[str, Any]) -> Zygote | None:
         """The task's ready zygote, or None when the task cannot use one."""
@@ -94,11 +95,13 @@ class TaskZygotes:
             return self.ready[key]
         if key in self.unusable:
             return None
-        zygote, response = self._start(req)
+        zygote, response, state = self._start(req)
         if zygote is None:
-            self.unusable[key] = response
-            while len(self.unusable) > 4 * MAX_ZYGOTES:
-                self.unusable.popitem(last=False)
+            self.failed = response
+            if state == "fresh":  # a property of the test module: remembered
+                self.unusable[key] = response
+                while len(self.unusable) > 4 * MAX_ZYGOTES:
+                    self.unusable.popitem(last=False)
             return None
         self.ready[key] = zygote
         while len(self.ready) > MAX_ZYGOTES:
@@ -110,7 +113,7 @@ class TaskZygotes:
         if zygote is not None:
             zygote.close()
 
-    def _start(self, req: dict[str, Any]) -> tuple[Zygote | None, dict[str, Any]]:
+    def _start(self, req: dict[str, Any]) -> tuple[Zygote | None, dict[str, Any], str]:
         report_r, report_w = os.pipe()
         output_r, output_w = os.pipe()
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -145,8 +148,8 @@ class TaskZygotes:
         zygote = Zygote(pid, mine, response)
         if state != "ready" or timed_out:
             zygote.close()
-            return None, response
-        return zygote, response
+            return None, response, str(state)
+        return zygote, response, "ready"
 
     def _zygote_main(self, req: dict[str, Any], fds: tuple[int, int, int]) -> None:
         """The zygote process: trusted uid, limits, then pytest (never returns)."""
