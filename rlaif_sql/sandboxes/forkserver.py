@@ -149,7 +149,8 @@ def pytest_args(req: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     args = [
         os.path.join(tests_dir, "test_task.py"),
         *("-q", "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:pastebin"),
-        *("--capture=no", "-p", "no:faulthandler"),  # no fds of pytest's own to fork over
+        *("--capture=no", "-p", "no:faulthandler", "--tb=line"),  # no pytest fds to fork over;
+        # one-line failure reprs: a verdict reads the exception, not the formatted traceback
         *("-p", "_hypothesis_pytestplugin", "--noconftest", "--rootdir", tests_dir),
         *("-c", os.path.join(tests_dir, "pytest.ini"), "-o", "console_output_style=classic"),
     ]
