@@ -169,9 +169,10 @@ def private_filesystem(req: dict[str, Any], source: str | None) -> None:
     with open(os.path.join(SOLUTION_DIR, "solution.py"), "w", encoding="utf-8") as handle:
         handle.write(source)
     jobs_root = os.path.dirname(req["job_dir"].rstrip("/"))  # /jobs inside bwrap
-    if os.path.isdir(jobs_root):  # (without bwrap it is under /tmp: hidden already)
-        hide = b"size=4k,nr_inodes=2,mode=0755"
-        _check(libc.mount(b"tmpfs", jobs_root.encode(), b"tmpfs", MS_RDONLY, hide), "hide jobs")
+    for folder in (jobs_root, "/cg"):  # the tests; the cgroup files (after joining them)
+        if os.path.isdir(folder):  # (without bwrap the jobs are under /tmp: hidden already)
+            hide = b"size=4k,nr_inodes=2,mode=0755"
+            _check(libc.mount(b"tmpfs", folder.encode(), b"tmpfs", MS_RDONLY, hide), "hide")
 
 
 def _check(rc: int, what: str) -> None:

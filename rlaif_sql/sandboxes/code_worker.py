@@ -40,6 +40,7 @@ class Worker:
         self.index, self.level, self.cgroups = index, level, cgroups
         self.uid, self.trusted_uid = uids if uids else (None, None)
         self.jobs_dir = root / f"w{index}"
+        self.stderr_path = root / f"w{index}.stderr"
         self.jobs_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
         os.chmod(self.jobs_dir, 0o755)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -55,13 +56,14 @@ class Worker:
         else:
             command = isolation.rlimits_command()
         log.info("starting code worker %d with isolation=%s", self.index, self.level)
-        self.proc = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with self.stderr_path.open("ab") as stderr:
+            self.proc = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                start_new_session=True,
+            )
         self.buffer = b""
         try:
             hello = self._read_line(time.monotonic() + timeout_s)
@@ -115,7 +117,11 @@ class Worker:
             if ready:
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
-                    raise SandboxError(f"code worker {self.index} exited unexpectedly")
+                    status = self.proc.poll()
+                    raise SandboxError(
+                        f"code worker {self.index} exited unexpectedly (status {status}): "
+                        f"{self.stderr_tail()!r}"
+                    )
                 self.buffer += chunk
         line, _, self.buffer = self.buffer.partition(b"\n")
         data = json.loads(line)
@@ -141,6 +147,16 @@ class Worker:
             if stream is not None:
                 stream.close()
 
+    def stderr_tail(self, size: int = 300) -> str:
+        """The end of the fork-server's stderr (only its own failures write there)."""
+        try:
+            with self.stderr_path.open("rb") as handle:
+                handle.seek(max(0, self.stderr_path.stat().st_size - size))
+                return handle.read().decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.jobs_dir, ignore_errors=True)
+        self.stderr_path.unlink(missing_ok=True)

@@ -255,8 +255,7 @@ def end_job(req: dict[str, Any], t_pid: int, two: bool) -> None:
         reaper.kill_uid(req.get("uid"), t_pid, run_dir)
         return
     if two:
-        c_dir = None if req.get("private_tmp") else req["run_dir"] + "-c"
-        reaper.kill_uid(req.get("uid"), None, c_dir)
+        reaper.kill_candidate(req, None if req.get("private_tmp") else req["run_dir"] + "-c")
     reaper.kill_group(t_pid, req["run_dir"])
 
 
@@ -280,8 +279,8 @@ def run_with_zygote(req: dict[str, Any], zygote: Any) -> dict[str, Any]:
     if t_pid is not None:
         status, timed_out = zygote.wait(req["job_id"], io, started + req["timeout_s"])
     elapsed = time.monotonic() - started
-    reaper.kill_uid(req.get("uid"), None, None if req.get("private_tmp") else req["run_dir"] + "-c")
-    if t_pid is not None:
+    reaper.kill_candidate(req, None if req.get("private_tmp") else req["run_dir"] + "-c")
+    if t_pid is not None and t_pid > 1:
         reaper.kill_group(t_pid, None)
         if status is None:
             status = zygote._message(req["job_id"], "status", time.monotonic() + 5.0)

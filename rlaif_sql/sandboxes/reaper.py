@@ -88,6 +88,29 @@ def kill_uid(uid: int | None, pid: int | None, run_dir: str | None) -> None:
         time.sleep(0.02 if attempt > 2 else 0)
 
 
+def kill_cgroup(folders: list[str]) -> bool:
+    """Kill every process of the candidate cgroup (the fork-server has CAP_KILL), until it
+    is empty (~2 s at most): no helper process needed. False when there is no cgroup."""
+    if not folders or not os.path.exists(os.path.join(folders[0], "cgroup.procs")):
+        return False
+    for attempt in range(200):
+        with open(os.path.join(folders[0], "cgroup.procs")) as handle:
+            pids = [int(line) for line in handle if line.strip() not in ("", "0")]
+        if not pids:
+            return True
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01 if attempt else 0)
+    return True
+
+
+def kill_candidate(req: dict[str, Any], run_dir: str | None) -> None:
+    """Every process of the job's candidate: by its cgroup when there is one, else by uid."""
+    if run_dir is not None or not kill_cgroup(req.get("cgroups") or []):
+        kill_uid(req.get("uid"), None, run_dir)
+
+
 def kill_group(pid: int, run_dir: str | None) -> None:
     """Kill a trusted test process's session (as root), and remove its run folder."""
     with contextlib.suppress(OSError):

@@ -71,7 +71,8 @@ PROBE = (
     "import os\n"
     "_seen = sorted(os.listdir('/tmp'))\n"
     "assert _seen == ['.solution'], _seen\n"
-    "assert os.listdir('/jobs') == [], os.listdir('/jobs')\n" + GOOD
+    "assert os.listdir('/jobs') == [], os.listdir('/jobs')\n"
+    "assert not os.path.exists('/cg') or os.listdir('/cg') == []\n" + GOOD
 )
 
 
