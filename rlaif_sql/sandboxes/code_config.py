@@ -48,6 +48,9 @@ class CodeSandboxConfig:
     """Larger candidate sources are refused before anything runs."""
     uid_base: int = 61000
     """Worker i runs candidates as uid/gid uid_base + i (when the host side is root)."""
+    task_zygotes: int = 64
+    """Task zygotes kept per worker (least recently used go first); each holds ~14 MB. A
+    task whose zygote was evicted is collected again on its next candidate."""
     reuse_collection: bool = True
     """Keep each task's collected tests in a zygote per worker and fork one test process per
     candidate from it (see `task_zygote.py`); off: a fresh pytest process per candidate."""
@@ -75,6 +78,7 @@ class CodeSandboxConfig:
             (self.file_size_mb >= 1, f"file_size_mb={self.file_size_mb} must be >= 1"),
             (self.max_open_files >= 16, f"max_open_files={self.max_open_files} must be >= 16"),
             (self.max_processes >= 2, f"max_processes={self.max_processes} must be >= 2"),
+            (self.task_zygotes >= 1, f"task_zygotes={self.task_zygotes} must be >= 1"),
             (self.max_examples >= 1, f"max_examples={self.max_examples} must be >= 1"),
             (self.max_source_bytes >= 1, f"max_source_bytes={self.max_source_bytes} must be >= 1"),
             (

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ class Worker:
         self.buffer = b""
         self.baseline = 0
         self.hello: dict[str, Any] = {}
-        self.tasks: set[str] = set()
+        self.tasks: OrderedDict[str, None] = OrderedDict()
         """Task keys this worker has collected (a hint for routing; the fork-server decides)."""
 
     def start(self, timeout_s: float) -> None:

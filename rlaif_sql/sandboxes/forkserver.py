@@ -268,29 +268,31 @@ def run_with_zygote(req: dict[str, Any], zygote: Any) -> dict[str, Any]:
     cap = (req["memory_mb"] + req["tmp_mb"] + CGROUP_MARGIN_MB) * 1024 * 1024
     reaper.set_memory_cap(req.get("cgroups") or [], cap)
     started = time.monotonic()
-    c_pid = candidate.start(ZYGOTE, {**req, "run_dir": req["run_dir"] + "-c"}, c_sock, output_w)
-    t_pid = zygote.start_child(req, [report_w, output_w, t_sock.fileno()])
+    candidate.start(ZYGOTE, {**req, "run_dir": req["run_dir"] + "-c"}, c_sock, output_w)
+    asked = zygote.start_child(req, [report_w, output_w, t_sock.fileno()])
     for closing in (report_w, output_w):
         os.close(closing)
     t_sock.close()
     c_sock.close()
     io = reaper.JobIO(report_r, output_r)
-    status, timed_out = (None, False)
-    if t_pid is not None:
-        status, timed_out = zygote.wait(req["job_id"], io, started + req["timeout_s"])
+    t_pid, status, timed_out = None, None, False
+    if asked:
+        t_pid, status, timed_out = zygote.wait(req["job_id"], io, started + req["timeout_s"])
     elapsed = time.monotonic() - started
     reaper.kill_candidate(req, None if req.get("private_tmp") else req["run_dir"] + "-c")
+    if asked and t_pid is None:
+        t_pid = zygote.message(req["job_id"], "pid", time.monotonic() + 5.0)
     if t_pid is not None and t_pid > 1:
         reaper.kill_group(t_pid, None)
         if status is None:
-            status = zygote._message(req["job_id"], "status", time.monotonic() + 5.0)
+            status = zygote.message(req["job_id"], "status", time.monotonic() + 5.0)
     if status is None:  # the zygote is broken: forget it, the host retries the job
         TASKS.drop(req["task_key"])
         raise RuntimeError("the task's test zygote did not report its test process")
     io.drain(0.2)
     io.close()
     events, malformed = reaper.parse_report(bytes(io.report))
-    c_status = candidate.says(ZYGOTE, req["job_id"], "status") if c_pid else None
+    c_status = candidate.says(ZYGOTE, req["job_id"], "status")
     return {
         "exit_code": os.waitstatus_to_exitcode(status),
         "timed_out": timed_out,

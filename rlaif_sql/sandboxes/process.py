@@ -214,8 +214,11 @@ class CodeSandbox:
             shutil.rmtree(host_dir, ignore_errors=True)
         if "error" in raw:
             raise SandboxError(f"code worker {worker.index}: {raw['error']}")
-        if key:
-            worker.tasks.add(key)
+        if key:  # mirror the fork-server's LRU of zygotes, for routing
+            worker.tasks[key] = None
+            worker.tasks.move_to_end(key)
+            while len(worker.tasks) > self.config.task_zygotes:
+                worker.tasks.popitem(last=False)
         return _to_run(raw, self.isolation)
 
     def _request(self, job: CodeJob, job_id: str, inside: str, timeout: float) -> dict[str, Any]:
@@ -225,6 +228,7 @@ class CodeSandbox:
         return {
             "task_key": task_key(job.tests, job.entry_point) if reuse else None,
             "collect_timeout_s": COLLECT_TIMEOUT_S,
+            "max_zygotes": cfg.task_zygotes,
             "job_id": job_id,
             "job_dir": inside,
             "mode": mode,

@@ -28,13 +28,17 @@ class JobIO:
         self.output = bytearray()
         self.overflow = False
 
-    def pump(self, timeout: float) -> bool:
-        """Read what is ready within `timeout`; return False when nothing was."""
-        if not self.open:
+    def pump(self, timeout: float, also: tuple[int, ...] = ()) -> bool:
+        """Read what is ready within `timeout`; True when something was, or one of the
+        `also` descriptors (read by the caller) became readable."""
+        watched = sorted(self.open) + list(also)
+        if not watched:
             time.sleep(timeout)
             return False
-        ready, _, _ = select.select(sorted(self.open), [], [], timeout)
+        ready, _, _ = select.select(watched, [], [], timeout)
         for fd in ready:
+            if fd in also:
+                continue
             chunk = os.read(fd, 1 << 16)
             if not chunk:
                 os.close(fd)
@@ -60,12 +64,14 @@ class JobIO:
 
 
 def wait_for(pid: int, io: JobIO, deadline: float) -> tuple[int | None, bool]:
-    """Pump the pipes until the test process exits, or the deadline (then status is None)."""
+    """Pump the pipes until the test process exits, or the deadline (then status is None).
+    Its report pipe closing is the sign it is exiting: then its status is polled closely."""
     while True:
         now = time.monotonic()
         if now >= deadline or io.overflow:
             return None, now >= deadline
-        io.pump(min(0.05, deadline - now))
+        exiting = io.report_fd not in io.open
+        io.pump(min(0.002 if exiting else 0.05, deadline - now))
         done, raw = os.waitpid(pid, os.WNOHANG)
         if done:
             return raw, False

@@ -20,8 +20,9 @@ from typing import Any
 
 import reaper
 
-MAX_ZYGOTES = 16
-"""Task zygotes kept per worker (~5-15 MB of private memory each)."""
+MAX_ZYGOTES = 64
+"""Default of task zygotes kept per worker (each holds ~14 MB of private memory); the
+host's `task_zygotes` setting overrides it per request."""
 
 
 class Zygote:
@@ -30,34 +31,51 @@ class Zygote:
     def __init__(self, pid: int, sock: socket.socket, response: dict[str, Any]) -> None:
         self.pid, self.sock, self.response = pid, sock, response
 
-    def start_child(self, req: dict[str, Any], fds: list[int]) -> int | None:
+    def start_child(self, req: dict[str, Any], fds: list[int]) -> bool:
+        """Ask for the job's test process (its pid arrives later, read by `wait`)."""
         try:
             socket.send_fds(self.sock, [json.dumps(req).encode()], fds)
-            return self._message(req["job_id"], "pid", time.monotonic() + 5.0)
+            return True
         except OSError:
-            return None
+            return False
 
-    def wait(self, job_id: str, io: reaper.JobIO, deadline: float) -> tuple[int | None, bool]:
-        """Pump the job's pipes until the zygote reports its child's status, or the deadline."""
+    def wait(
+        self, job_id: str, io: reaper.JobIO, deadline: float
+    ) -> tuple[int | None, int | None, bool]:
+        """Pump the job's pipes until the zygote reports its child's status, or the deadline:
+        (pid, wait status, timed out)."""
+        pid = None
+        fd = self.sock.fileno()
         while True:
             now = time.monotonic()
             if now >= deadline or io.overflow:
-                return None, now >= deadline
-            io.pump(min(0.02, deadline - now))
-            ready, _, _ = select.select([self.sock], [], [], 0)
-            if ready:
-                return self._message(job_id, "status", now + 5.0), False
+                return pid, None, now >= deadline
+            io.pump(min(0.05, deadline - now), also=(fd,))
+            while select.select([fd], [], [], 0)[0]:
+                message = self._receive()
+                if message is None:
+                    return pid, None, False
+                if message.get("job_id") != job_id:
+                    continue
+                pid = int(message["pid"]) if "pid" in message else pid
+                if "status" in message:
+                    return pid, int(message["status"]), False
 
-    def _message(self, job_id: str, key: str, deadline: float) -> int | None:
+    def _receive(self) -> dict[str, Any] | None:
+        try:
+            data = self.sock.recv(1 << 16)
+        except OSError:
+            return None
+        return json.loads(data) if data else None
+
+    def message(self, job_id: str, key: str, deadline: float) -> int | None:
+        """The zygote's next `key` message about `job_id`, waiting until `deadline`."""
         while time.monotonic() < deadline:
             self.sock.settimeout(max(0.001, deadline - time.monotonic()))
-            try:
-                data = self.sock.recv(1 << 16)
-            except OSError:
+            message = self._receive()
+            self.sock.settimeout(None)
+            if message is None:
                 return None
-            if not data:
-                return None
-            message = json.loads(data)
             if message.get("job_id") == job_id and key in message:
                 return int(message[key])
         return None
@@ -104,7 +122,7 @@ class TaskZygotes:
                     self.unusable.popitem(last=False)
             return None
         self.ready[key] = zygote
-        while len(self.ready) > MAX_ZYGOTES:
+        while len(self.ready) > int(req.get("max_zygotes") or MAX_ZYGOTES):
             self.ready.popitem(last=False)[1].close()
         return zygote
 
