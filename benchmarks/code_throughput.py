@@ -9,7 +9,8 @@ one run, so the ratios compare like with like on a shared machine:
 - ``sandbox``: `rlaif_sql.verifiers.code.check` with `CodeSandbox` (bwrap, candidate and
   judge in separate processes), first sight of every task: each worker collects a task's
   tests once in a task zygote and forks a test process per candidate;
-- ``sandbox_warm_tasks``: the same, every task seen before (the RL steady state);
+- ``sandbox_warm_tasks``: the same, every task seen before (the RL steady state; with
+  ``--task-zygotes`` large enough that every task's zygote stays resident);
 - ``sandbox_fresh_process``: ``reuse_collection=False``, a fresh pytest run per candidate
   (what the design costs without task zygotes), tasks seen before;
 - ``cold_pytest``: a fresh ``python -m pytest`` process per candidate, no isolation;
@@ -114,11 +115,18 @@ def human_eval_style(job: Job) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="first N HumanEval tasks")
+    parser.add_argument(
+        "--task-zygotes",
+        type=int,
+        default=100,
+        help="task zygotes per worker (100: all 164 tasks stay resident on 2 workers)",
+    )
     args = parser.parse_args()
     jobs = workload(args.limit)
     cores = os.cpu_count() or 1
     results: dict[str, Any] = {"machine": describe_machine(), "parallelism": cores}
-    with CodeSandbox(CodeSandboxConfig(workers=cores)) as box:
+    results["task_zygotes"] = args.task_zygotes
+    with CodeSandbox(CodeSandboxConfig(workers=cores, task_zygotes=args.task_zygotes)) as box:
         results["isolation"], results["cgroups"] = box.isolation, box.cgroup_mode
         results["sandbox"] = timed(jobs, 2 * cores, lambda j: check(j[1], j[0], sandbox=box).passed)
         results["sandbox_warm_tasks"] = timed(

@@ -111,6 +111,7 @@ class CodeSandbox:
             log.info("code sandbox: no cgroups (%s); rlimits and tmpfs caps only", plan.why)
         self._idle: list[Worker] = list(self._workers)
         self._free = threading.Condition()
+        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="code-sandbox-spawner")
         self._collected: dict[str, SandboxRun] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -140,6 +141,7 @@ class CodeSandbox:
             self._closed = True
         for worker in self._workers:
             worker.remove()
+        self._spawner.shutdown(wait=True)
         self._cgroups.remove()
         shutil.rmtree(self._root, ignore_errors=True)
 
@@ -195,7 +197,10 @@ class CodeSandbox:
 
     def _run_on(self, worker: Worker, job: CodeJob) -> SandboxRun:
         if not worker.alive():
-            worker.start(self.config.startup_timeout_s)
+            # bwrap runs with --die-with-parent, whose parent is the *thread* that started
+            # it: start workers from the sandbox's own thread, not a caller's pool thread
+            # that may exit (and SIGKILL the worker, its zygotes lost) any time
+            self._spawner.submit(worker.start, self.config.startup_timeout_s).result()
             worker.tasks.clear()
         job_id = uuid.uuid4().hex
         host_dir, inside_dir = worker.job_path(job_id)
