@@ -114,7 +114,7 @@ def candidate_main(req: dict[str, Any], fds: list[int], setup: Any, program: byt
         os.dup2(output_fd, 2)
         os.dup2(sock_fd, 3)
         os.closerange(4, 1 << 16)
-        sys.stdout.reconfigure(line_buffering=True)  # killed, not exited: nothing buffered
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr] # killed, not exited
         isolate(req, setup, program, read_source(req))
         rc = serve(socket.socket(fileno=3), req)
         sys.stdout.flush()

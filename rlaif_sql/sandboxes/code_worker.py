@@ -39,7 +39,8 @@ class Worker:
         cgroups: list[Path],
     ) -> None:
         self.index, self.level, self.cgroups = index, level, cgroups
-        self.uid, self.trusted_uid = uids if uids else (None, None)
+        self.uid: int | None = uids[0] if uids else None
+        self.trusted_uid: int | None = uids[1] if uids else None
         self.jobs_dir = root / f"w{index}"
         self.stderr_path = root / f"w{index}.stderr"
         self.jobs_dir.mkdir(mode=0o755, parents=True, exist_ok=True)

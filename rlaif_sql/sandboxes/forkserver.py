@@ -213,7 +213,7 @@ def run_fresh(req: dict[str, Any], plugin: Any) -> dict[str, Any]:
         reaper.set_memory_cap(req.get("cgroups") or [], cap)
     started = time.monotonic()
     c_req = {**req, "run_dir": req["run_dir"] + "-c"}
-    c_pid = candidate.start(ZYGOTE, c_req, c_sock, output_w) if two else None  # type: ignore[arg-type]
+    c_pid = candidate.start(ZYGOTE, c_req, c_sock, output_w) if c_sock and ZYGOTE else None
     t_pid = os.fork()
     if t_pid == 0:
         os.close(report_r)

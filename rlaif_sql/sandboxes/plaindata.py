@@ -28,7 +28,8 @@ MAX_DEPTH = 200
 HEADER = struct.Struct(">I")
 _BIG = 1 << 63
 _DICT_LIKE = (dict, Counter, OrderedDict, defaultdict)  # library dicts travel as a plain dict
-BUILTIN_TYPES = {
+_TAGS: dict[type, str] = {tuple: "t", set: "s", frozenset: "f"}
+BUILTIN_TYPES: dict[str, type] = {
     t.__name__: t
     for t in (int, float, complex, str, bytes, bool, list, tuple, dict, set, frozenset, type(None))
 }
@@ -55,11 +56,12 @@ def to_wire(value: Any, depth: int = 0) -> Any:
         return {"b": value.hex()}
     if kind is complex:
         return {"c": [value.real, value.imag]}
-    if kind is type and BUILTIN_TYPES.get(value.__name__) is value:
-        return {"y": value.__name__}
+    name = getattr(value, "__name__", "") if kind is type else ""
+    if name and BUILTIN_TYPES.get(name) is value:
+        return {"y": name}
     if kind is list:
         return [to_wire(v, depth + 1) for v in value]
-    tag = {tuple: "t", set: "s", frozenset: "f"}.get(kind)
+    tag = _TAGS.get(kind)
     if tag is not None:
         return {tag: [to_wire(v, depth + 1) for v in value]}
     if kind in _DICT_LIKE:

@@ -84,7 +84,7 @@ class Connection:
             self._fail("protocol", f"the candidate broke the protocol: {exc}")
         if message is None:
             self._fail("died", "the candidate process ended")
-        return message  # type: ignore[return-value]
+        return message
 
     def _fail(self, state: str, detail: str) -> None:
         self.gone = detail
