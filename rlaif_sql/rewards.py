@@ -142,14 +142,18 @@ class VerifierRewards:
         )
 
     def code_tests(self, *, length_normalised: bool = True) -> RewardFunc:
-        """Share of the task's tests that pass (code tasks; None for SQL tasks)."""
+        """Share of the task's tests that pass, in [0, 1] (code tasks; None for SQL tasks).
+
+        The counts come from the trusted collection's ids only; the clamp keeps the reward
+        in range even for a verdict from elsewhere (a stored one, another verifier)."""
 
         def score(v: Verdict, task: Task) -> float | None:
             if task.kind != "code":
                 return None
-            return float(v.evidence.get("passed", 0)) / max(
-                1, int(v.evidence.get("collected") or 0)
-            )
+            collected = int(v.evidence.get("collected") or 0)
+            if collected <= 0:
+                return 0.0
+            return min(1.0, max(0.0, float(v.evidence.get("passed", 0)) / collected))
 
         return self._reward("code_tests", score, length_normalised)
 

@@ -63,6 +63,28 @@ def _in_source_order(tree: ast.AST) -> list[ast.expr]:
     return sorted(nodes, key=lambda n: (n.lineno, n.col_offset))
 
 
+def uses_own_classes(row: dict[str, Any]) -> bool:
+    """True when the tests build objects of classes the solution defines (MBPP's `Node`,
+    `Pair`): such values cannot cross as plain data, so the task runs in the weaker
+    in-process mode (3 of 974 tasks)."""
+    classes = _defined_classes(row.get("code", ""))
+    text = "\n".join([row.get("test_setup_code") or "", *row["test_list"]])
+    return any(n.id in classes for n in ast.walk(_parse(text)) if isinstance(n, ast.Name))
+
+
+def _defined_classes(source: str) -> set[str]:
+    return {n.name for n in _parse(source).body if isinstance(n, ast.ClassDef)}
+
+
+def _parse(source: str) -> ast.Module:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ast.parse(source.replace("\r\n", "\n"))
+    except (SyntaxError, ValueError):
+        return ast.Module(body=[], type_ignores=[])
+
+
 def build_tests(row: dict[str, Any], entry: str) -> str:
     """One pytest test per assert, after the (trusted) setup code."""
     lines = ["from solution import *  # noqa: F403", f"from solution import {entry}", ""]
@@ -99,6 +121,7 @@ def load_mbpp(path: Path | None = None, *, timeout_s: float = 10.0) -> list[Code
                 tests=build_tests(row, entry),
                 timeout_s=timeout_s,
                 expected_tests=len(row["test_list"]),
+                in_process=uses_own_classes(row),
                 meta={"source": "mbpp", "reference": row["code"]},
             )
         )

@@ -1,4 +1,10 @@
-"""One warm fork-server process (in bubblewrap or not) and the JSON-lines protocol to it."""
+"""One warm fork-server process (in bubblewrap or not) and the JSON-lines protocol to it.
+
+At start the fork-server says which pytest and hypothesis it imported; they must be the
+versions installed here (the sandbox runs this environment's interpreter), else the worker
+refuses to start with a one-line SandboxError naming both, which every verdict then carries
+as an abstain.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -23,31 +30,63 @@ RESPONSE_MARGIN_S = 5.0
 class Worker:
     """A fork-server plus its jobs folder. Not thread-safe: the pool hands it to one thread."""
 
-    def __init__(self, index: int, root: Path, level: str, uid: int | None, tmp_mb: int) -> None:
-        self.index, self.level, self.uid, self.tmp_mb = index, level, uid, tmp_mb
+    def __init__(
+        self,
+        index: int,
+        root: Path,
+        level: str,
+        uids: tuple[int, int] | None,
+        cgroups: list[Path],
+    ) -> None:
+        self.index, self.level, self.cgroups = index, level, cgroups
+        self.uid: int | None = uids[0] if uids else None
+        self.trusted_uid: int | None = uids[1] if uids else None
         self.jobs_dir = root / f"w{index}"
+        self.stderr_path = root / f"w{index}.stderr"
         self.jobs_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
         os.chmod(self.jobs_dir, 0o755)
         self.proc: subprocess.Popen[bytes] | None = None
         self.buffer = b""
         self.baseline = 0
+        self.hello: dict[str, Any] = {}
+        self.tasks: OrderedDict[str, None] = OrderedDict()
+        """Task keys this worker has collected (a hint for routing; the fork-server decides)."""
 
     def start(self, timeout_s: float) -> None:
         if self.level == isolation.BWRAP:
-            command = isolation.bwrap_command(self.jobs_dir, self.tmp_mb)
+            command = isolation.bwrap_command(self.jobs_dir, self.cgroups)
         else:
             command = isolation.rlimits_command()
         log.info("starting code worker %d with isolation=%s", self.index, self.level)
-        self.proc = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with self.stderr_path.open("ab") as stderr:
+            self.proc = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                start_new_session=True,
+            )
         self.buffer = b""
-        hello = self._read_line(time.monotonic() + timeout_s)
+        try:
+            hello = self._read_line(time.monotonic() + timeout_s)
+        except SandboxError as exc:
+            self.stop()
+            raise SandboxError(
+                f"the sandbox interpreter {isolation.interpreter()} could not start the code "
+                f"worker ({exc}); run it by hand to see why"
+            ) from exc
+        problem = isolation.version_problem(hello)
+        if problem:
+            self.stop()
+            raise SandboxError(problem)
         self.baseline = int(hello.get("baseline", 0))
+        self.hello = hello
+
+    def cgroup_paths(self) -> list[str]:
+        """The candidate cgroup folders as the fork-server sees them."""
+        if self.level == isolation.BWRAP:
+            return [f"/cg/{i}" for i in range(len(self.cgroups))]
+        return [str(p) for p in self.cgroups]
 
     def job_path(self, job_id: str) -> tuple[Path, str]:
         """Host folder for a job's files, and the same folder as the fork-server sees it."""
@@ -61,7 +100,9 @@ class Worker:
             raise SandboxError(f"code worker {self.index} is not running; it will be restarted")
         assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write(json.dumps({**req, "uid": self.uid}).encode() + b"\n")
+            req = {**req, "uid": self.uid, "trusted_uid": self.trusted_uid}
+            req["cgroups"] = self.cgroup_paths()
+            self.proc.stdin.write(json.dumps(req).encode() + b"\n")
             self.proc.stdin.flush()
         except OSError as exc:
             raise SandboxError(f"code worker {self.index} stopped reading: {exc}") from exc
@@ -78,7 +119,11 @@ class Worker:
             if ready:
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
-                    raise SandboxError(f"code worker {self.index} exited unexpectedly")
+                    status = self.proc.poll()
+                    raise SandboxError(
+                        f"code worker {self.index} exited unexpectedly (status {status}): "
+                        f"{self.stderr_tail()!r}"
+                    )
                 self.buffer += chunk
         line, _, self.buffer = self.buffer.partition(b"\n")
         data = json.loads(line)
@@ -104,6 +149,16 @@ class Worker:
             if stream is not None:
                 stream.close()
 
+    def stderr_tail(self, size: int = 300) -> str:
+        """The end of the fork-server's stderr (only its own failures write there)."""
+        try:
+            with self.stderr_path.open("rb") as handle:
+                handle.seek(max(0, self.stderr_path.stat().st_size - size))
+                return handle.read().decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.jobs_dir, ignore_errors=True)
+        self.stderr_path.unlink(missing_ok=True)

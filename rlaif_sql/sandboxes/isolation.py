@@ -3,11 +3,16 @@
 Isolation levels, strongest first (the name travels into every verdict's evidence):
 
 - ``bwrap``: bubblewrap with new pid, network, ipc, uts and mount namespaces, a clean
-  environment, read-only views of /usr and the interpreter, a size-capped tmpfs /tmp, no
-  /etc, /home or /root (only the interpreter's prefix below it), ``--die-with-parent`` and
-  ``--new-session``. Started as root, bwrap keeps every capability, so all are dropped except
-  CAP_SETUID/SETGID/KILL, which the trusted fork-server needs to run each job's child as an
-  unprivileged uid (rlimits such as RLIMIT_NPROC do not apply to uid 0) and to kill it.
+  environment, read-only views of /usr, the installed environment (the venv) and its base
+  interpreter, a small tmpfs /tmp for the trusted test processes, no /etc, /home or /root
+  (only the interpreter's folders below it), ``--die-with-parent`` and ``--new-session``.
+  Started as root, bwrap keeps every capability, so all are dropped except
+  CAP_SETUID/SETGID/KILL, which the trusted fork-server needs to run each job's processes as
+  unprivileged uids (rlimits such as RLIMIT_NPROC do not apply to uid 0) and to kill them, and
+  CAP_SYS_ADMIN, which the candidate's zygote needs to give each candidate its own mount
+  namespace and tmpfs. Every process that runs task or candidate code has dropped to an
+  unprivileged uid first, which clears all capabilities; the worker's candidate cgroup
+  folders, when the host made them, are bound read-write at /cg/<n>.
 - ``rlimits``: no bubblewrap. The fork-server runs as a plain subprocess (in a new network
   namespace via ``unshare --net`` when root); children still get rlimits, a new session and,
   when root, an unprivileged uid. Files outside the temp dir are NOT protected. Needs
@@ -27,7 +32,8 @@ from pathlib import Path
 HARNESS_DIR = Path(__file__).resolve().parent
 BWRAP = "bwrap"
 RLIMITS = "rlimits"
-CAPS_KEPT = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL")
+CAPS_KEPT = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_SYS_ADMIN")
+TRUSTED_TMP_MB = 64
 
 
 @functools.cache
@@ -52,12 +58,16 @@ def _namespace_flags() -> list[str]:
 
 
 def interpreter() -> str:
-    return os.path.realpath(sys.executable)
+    """The installed environment's interpreter, not its realpath: a venv's `python` is a
+    symlink whose folder holds pyvenv.cfg, and resolving it would lose the venv's
+    site-packages (another pytest and hypothesis, or none)."""
+    return os.path.abspath(sys.executable)
 
 
 def _python_paths() -> list[str]:
     """Folders the interpreter needs: its prefixes and site-packages outside them."""
     roots = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)}
+    roots.add(os.path.dirname(os.path.dirname(interpreter())))  # the venv as it is named
     for extra in site.getsitepackages():
         real = os.path.realpath(extra)
         if os.path.isdir(real) and not any(real.startswith(r + os.sep) for r in roots):
@@ -90,7 +100,7 @@ def _system_binds() -> list[str]:
     return args
 
 
-def bwrap_command(jobs_dir: Path, tmp_mb: int) -> list[str]:
+def bwrap_command(jobs_dir: Path, cgroups: list[Path]) -> list[str]:
     """The command line for one fork-server inside bubblewrap."""
     args = [shutil.which("bwrap") or "bwrap", *_namespace_flags()]
     args += ["--die-with-parent", "--new-session", "--clearenv"]
@@ -102,8 +112,10 @@ def bwrap_command(jobs_dir: Path, tmp_mb: int) -> list[str]:
     args += _system_binds()
     args += _python_binds()
     args += ["--ro-bind", str(HARNESS_DIR), "/harness", "--ro-bind", str(jobs_dir), "/jobs"]
+    for index, folder in enumerate(cgroups):
+        args += ["--bind", str(folder), f"/cg/{index}"]
     args += ["--dev", "/dev", "--proc", "/proc"]
-    args += ["--perms", "1777", "--size", str(tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+    args += ["--perms", "1777", "--size", str(TRUSTED_TMP_MB * 1024 * 1024), "--tmpfs", "/tmp"]
     args += ["--chdir", "/tmp", interpreter(), "-I", "/harness/forkserver.py"]
     return args
 
@@ -134,3 +146,23 @@ def world_traversable(path: Path) -> bool:
         if folder.is_dir() and not folder.stat().st_mode & 0o001:
             return False
     return True
+
+
+def version_problem(hello: dict) -> str:
+    """'' when the worker runs this environment's pytest and hypothesis, else why not."""
+    import hypothesis
+    import pytest
+
+    if "error" in hello:
+        return (
+            f"the sandbox interpreter {interpreter()} cannot run the code harness: "
+            f"{hello['error']}; install the code extra into it (pip install 'rlaif-sql[code]')"
+        )
+    want = {"pytest": pytest.__version__, "hypothesis": hypothesis.__version__}
+    got = {name: hello.get(name) for name in want}
+    if got != want:
+        return (
+            f"the sandbox runs pytest/hypothesis {got} but this environment has {want}; "
+            f"the sandbox must use this environment's interpreter ({interpreter()})"
+        )
+    return ""

@@ -6,10 +6,13 @@
 >>> run.exit_code, run.isolation                                      # doctest: +SKIP
 (0, 'bwrap')
 
-Each worker is a fork-server (see `forkserver.py`) that has pytest and hypothesis imported
-and forks one child per job; with bubblewrap it lives inside a long-lived bwrap sandbox
-(see `isolation.py` for exactly what that sandbox allows). The sandbox only reports facts
-(events from the trusted plugin, exit code, timeouts); `rlaif_sql.verifiers.code` judges them.
+Each worker is a fork-server (see `forkserver.py`) that has pytest and hypothesis imported;
+per job it starts two processes that never share memory: the candidate's (own uid, cgroup,
+mount namespace and tmpfs, seccomp) and the trusted test process (another uid), whose
+`solution` is a proxy that calls into the candidate with plain data. With bubblewrap the
+worker lives inside a long-lived bwrap sandbox (see `isolation.py`). The sandbox only
+reports facts (the trusted plugin's events, exit statuses, timeouts, OOM kills);
+`rlaif_sql.verifiers.code` judges them.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import queue
 import shutil
 import tempfile
 import threading
@@ -28,80 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlaif_sql.errors import ConfigError, SandboxError
+from rlaif_sql.errors import SandboxError
 from rlaif_sql.sandboxes import isolation
+from rlaif_sql.sandboxes.cgroups import WorkerCgroups, detect
+from rlaif_sql.sandboxes.code_config import TRUSTED_UID_OFFSET, CodeSandboxConfig
 from rlaif_sql.sandboxes.code_worker import Worker
 
 log = logging.getLogger(__name__)
+COLLECT_TIMEOUT_S = 30.0
 PYTEST_INI = "[pytest]\naddopts =\n"
-
-
-@dataclass(frozen=True)
-class CodeSandboxConfig:
-    """Limits and pool size for the code sandbox (the [code_sandbox] table of a pack config)."""
-
-    workers: int = 0
-    """Parallel warm workers; 0 means one per CPU core."""
-    isolation: str = "auto"
-    """'auto' (bwrap when usable, else 'rlimits'), 'bwrap' (required) or 'rlimits'."""
-    allow_unisolated: bool = False
-    """Run untrusted code without bubblewrap (weaker 'rlimits' isolation); off by default."""
-    timeout_s: float | None = None
-    """Wall-clock limit per candidate; None uses the task's own `timeout_s`."""
-    memory_mb: int | None = None
-    """Address space per candidate on top of the warm interpreter; None uses the task's."""
-    tmp_mb: int = 256
-    """Size of each worker's tmpfs /tmp (bwrap only): the candidate's whole disk."""
-    file_size_mb: int = 16
-    """Largest file a candidate may write (RLIMIT_FSIZE)."""
-    max_open_files: int = 64
-    """RLIMIT_NOFILE for a candidate."""
-    max_processes: int = 32
-    """RLIMIT_NPROC (processes and threads) for a candidate's uid."""
-    max_examples: int = 100
-    """Hypothesis examples per property test, pinned by the trusted plugin."""
-    max_source_bytes: int = 1_000_000
-    """Larger candidate sources are refused before anything runs."""
-    guard_types: bool = True
-    """Reject results of candidate-defined classes (always-equal objects)."""
-    uid_base: int = 61000
-    """Worker i runs candidates as uid/gid uid_base + i (when the host side is root)."""
-    startup_timeout_s: float = 60.0
-    """How long a worker may take to start and import pytest."""
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.workers >= 0, f"workers={self.workers} must be >= 0 (0 = one per core)"),
-            (
-                self.isolation in ("auto", isolation.BWRAP, isolation.RLIMITS),
-                f"isolation={self.isolation!r} must be 'auto', 'bwrap' or 'rlimits'",
-            ),
-            (
-                self.timeout_s is None or self.timeout_s > 0,
-                f"timeout_s={self.timeout_s} must be > 0",
-            ),
-            (
-                self.memory_mb is None or self.memory_mb >= 32,
-                f"memory_mb={self.memory_mb} must be >= 32",
-            ),
-            (self.tmp_mb >= 1, f"tmp_mb={self.tmp_mb} must be >= 1"),
-            (self.file_size_mb >= 1, f"file_size_mb={self.file_size_mb} must be >= 1"),
-            (self.max_open_files >= 16, f"max_open_files={self.max_open_files} must be >= 16"),
-            (self.max_processes >= 2, f"max_processes={self.max_processes} must be >= 2"),
-            (self.max_examples >= 1, f"max_examples={self.max_examples} must be >= 1"),
-            (self.max_source_bytes >= 1, f"max_source_bytes={self.max_source_bytes} must be >= 1"),
-            (
-                1000 <= self.uid_base < 2**31 - 1024,
-                f"uid_base={self.uid_base} must be in [1000, 2**31-1024)",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"{message}; set it in [code_sandbox] of the domain pack config")
-
-    @property
-    def pool_size(self) -> int:
-        return self.workers or os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -109,6 +46,8 @@ class CodeJob:
     """One run: the task's test module and the candidate's `solution` module.
 
     `solution=None` is a trusted collection run: no candidate code, `solution` is a stub.
+    `expected` (the trusted collection's ids) are the only tests a run executes.
+    `in_process` is the weaker mode for tasks whose tests need the candidate's own objects.
     """
 
     tests: str
@@ -116,6 +55,8 @@ class CodeJob:
     entry_point: str
     timeout_s: float = 10.0
     memory_mb: int = 512
+    expected: tuple[str, ...] | None = None
+    in_process: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,6 +68,8 @@ class SandboxRun:
     exit_code: int | None = None
     timed_out: bool = False
     forged_lines: int = 0
+    candidate_exit: int | None = None
+    candidate_oom: bool = False
     report_overflow: bool = False
     elapsed_s: float = 0.0
     output_tail: str = ""
@@ -148,19 +91,27 @@ class CodeSandbox:
         uid = isolation.can_drop_uid(self.isolation, self._root)
         if self.isolation == isolation.RLIMITS:
             self.isolation = "rlimits+uid" if uid else "rlimits"
+        plan = detect()
+        if not self.config.cgroups or self.unavailable:
+            plan = type(plan)("none", why="turned off in CodeSandboxConfig")
+        self.cgroup_mode = plan.mode
+        self._cgroups = WorkerCgroups(plan)
+        base = self.config.uid_base
         self._workers = [
             Worker(
                 i,
                 self._root,
                 self.isolation,
-                self.config.uid_base + i if uid else None,
-                self.config.tmp_mb,
+                (base + i, base + TRUSTED_UID_OFFSET + i) if uid else None,
+                self._cgroups.create(i, self.config.max_processes),
             )
             for i in range(self.config.pool_size)
         ]
-        self._idle: queue.Queue[Worker] = queue.Queue()
-        for worker in self._workers:
-            self._idle.put(worker)
+        if plan.mode == "none":
+            log.info("code sandbox: no cgroups (%s); rlimits and tmpfs caps only", plan.why)
+        self._idle: list[Worker] = list(self._workers)
+        self._free = threading.Condition()
+        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="code-sandbox-spawner")
         self._collected: dict[str, SandboxRun] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -174,7 +125,13 @@ class CodeSandbox:
 
     @property
     def worker_uids(self) -> tuple[int, ...]:
+        """The uids candidates run as (none of their processes outlives a job)."""
         return tuple(w.uid for w in self._workers if w.uid is not None)
+
+    @property
+    def trusted_uids(self) -> tuple[int, ...]:
+        """The uids of the trusted test processes and task zygotes."""
+        return tuple(w.trusted_uid for w in self._workers if w.trusted_uid is not None)
 
     def close(self) -> None:
         """Stop every worker and remove the jobs folder; safe to call twice."""
@@ -184,11 +141,13 @@ class CodeSandbox:
             self._closed = True
         for worker in self._workers:
             worker.remove()
+        self._spawner.shutdown(wait=True)
+        self._cgroups.remove()
         shutil.rmtree(self._root, ignore_errors=True)
 
     def collect(self, tests: str, entry_point: str, timeout_s: float = 30.0) -> SandboxRun:
         """Trusted collection of `tests` with a stub `solution` (cached per test source)."""
-        key = hashlib.sha256(f"{entry_point}\0{tests}".encode()).hexdigest()
+        key = task_key(tests, entry_point)
         with self._lock:
             cached = self._collected.get(key)
         if cached is not None:
@@ -205,7 +164,7 @@ class CodeSandbox:
             return SandboxRun(isolation=self.isolation, error=self.unavailable)
         if self._closed:
             raise SandboxError("the code sandbox is closed; open a new CodeSandbox")
-        worker = self._idle.get()
+        worker = self._take(task_key(job.tests, job.entry_point))
         try:
             try:
                 return self._run_on(worker, job)
@@ -218,7 +177,18 @@ class CodeSandbox:
                     worker.stop()
                     return SandboxRun(isolation=self.isolation, error=str(second))
         finally:
-            self._idle.put(worker)
+            with self._free:
+                self._idle.append(worker)
+                self._free.notify()
+
+    def _take(self, key: str) -> Worker:
+        """An idle worker, preferring one that has the task's tests collected already."""
+        with self._free:
+            while not self._idle:
+                self._free.wait()
+            best = next((w for w in self._idle if key in w.tasks), self._idle[0])
+            self._idle.remove(best)
+            return best
 
     def run_many(self, jobs: Iterable[CodeJob]) -> list[SandboxRun]:
         """Run jobs in parallel, one per worker at a time; results in input order."""
@@ -227,33 +197,64 @@ class CodeSandbox:
 
     def _run_on(self, worker: Worker, job: CodeJob) -> SandboxRun:
         if not worker.alive():
-            worker.start(self.config.startup_timeout_s)
+            # bwrap runs with --die-with-parent, whose parent is the *thread* that started
+            # it: start workers from the sandbox's own thread, not a caller's pool thread
+            # that may exit (and SIGKILL the worker, its zygotes lost) any time
+            self._spawner.submit(worker.start, self.config.startup_timeout_s).result()
+            worker.tasks.clear()
         job_id = uuid.uuid4().hex
         host_dir, inside_dir = worker.job_path(job_id)
         timeout = self.config.timeout_s or job.timeout_s
-        _write_job(host_dir, job)
+        request = self._request(job, job_id, inside_dir, timeout)
+        key = request["task_key"]
+        if key:  # the task's tests live as long as the worker: its zygote reads them
+            tests_host, request["tests_dir"] = worker.job_path(f"task-{key[:32]}")
+            if not tests_host.exists():
+                _write_tests(tests_host, job.tests, worker.trusted_uid)
+        _write_job(host_dir, job, worker.uid if job.in_process else worker.trusted_uid)
+        wait = timeout + (COLLECT_TIMEOUT_S if key else 0.0)
         try:
-            raw = worker.request(self._request(job, job_id, inside_dir, timeout), timeout)
+            raw = worker.request(request, wait)
         finally:
             shutil.rmtree(host_dir, ignore_errors=True)
         if "error" in raw:
             raise SandboxError(f"code worker {worker.index}: {raw['error']}")
+        if key:  # mirror the fork-server's LRU of zygotes, for routing
+            worker.tasks[key] = None
+            worker.tasks.move_to_end(key)
+            while len(worker.tasks) > self.config.task_zygotes:
+                worker.tasks.popitem(last=False)
         return _to_run(raw, self.isolation)
 
     def _request(self, job: CodeJob, job_id: str, inside: str, timeout: float) -> dict[str, Any]:
         cfg = self.config
+        mode = "collect" if job.solution is None else "in_process" if job.in_process else "run"
+        reuse = cfg.reuse_collection and not job.in_process
         return {
+            "task_key": task_key(job.tests, job.entry_point) if reuse else None,
+            "collect_timeout_s": COLLECT_TIMEOUT_S,
+            "max_zygotes": cfg.task_zygotes,
             "job_id": job_id,
             "job_dir": inside,
-            "mode": "collect" if job.solution is None else "run",
+            "mode": mode,
             "entry_point": job.entry_point,
             "timeout_s": timeout,
             "memory_mb": cfg.memory_mb or job.memory_mb,
             "file_size_mb": cfg.file_size_mb,
             "max_open_files": cfg.max_open_files,
             "max_processes": cfg.max_processes,
-            "options": {"max_examples": cfg.max_examples, "guard_types": cfg.guard_types},
+            "tmp_mb": cfg.tmp_mb,
+            "tmp_inodes": cfg.tmp_inodes,
+            "max_message_mb": cfg.max_message_mb,
+            "private_tmp": self.isolation == isolation.BWRAP or os.geteuid() == 0,
+            "require_seccomp": False,
+            "expected": list(job.expected) if job.expected is not None else None,
+            "options": {"max_examples": cfg.max_examples},
         }
+
+
+def task_key(tests: str, entry_point: str) -> str:
+    return hashlib.sha256(f"{entry_point}\0{tests}".encode()).hexdigest()
 
 
 def _choose_isolation(config: CodeSandboxConfig) -> tuple[str, str | None]:
@@ -272,17 +273,27 @@ def _choose_isolation(config: CodeSandboxConfig) -> tuple[str, str | None]:
     return isolation.RLIMITS, None
 
 
-def _write_job(host_dir: Path, job: CodeJob) -> None:
-    tests_dir = host_dir / "tests"
-    tests_dir.mkdir(parents=True)
-    (tests_dir / "test_task.py").write_text(job.tests, encoding="utf-8")
-    (tests_dir / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
+def _write_job(host_dir: Path, job: CodeJob, reader: int | None) -> None:
+    """The job's files; the tests folder readable only by `reader` (the trusted uid) when
+    uids are dropped (the candidate's own mount namespace hides /jobs as well)."""
+    _write_tests(host_dir, job.tests, reader)
     if job.solution is not None:
         (host_dir / "sol").mkdir()
         (host_dir / "sol" / "solution.py").write_text(job.solution, encoding="utf-8")
-    for path in (host_dir, tests_dir, host_dir / "sol"):
-        if path.exists():
-            os.chmod(path, 0o755)
+        os.chmod(host_dir / "sol", 0o755)
+
+
+def _write_tests(host_dir: Path, tests: str, reader: int | None) -> None:
+    tests_dir = host_dir / "tests"
+    tests_dir.mkdir(parents=True)
+    (tests_dir / "test_task.py").write_text(tests, encoding="utf-8")
+    (tests_dir / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
+    os.chmod(host_dir, 0o755)
+    os.chmod(tests_dir, 0o755)
+    if reader is not None and os.geteuid() == 0:
+        for path in (tests_dir, *tests_dir.iterdir()):
+            os.chown(path, reader, reader)
+        os.chmod(tests_dir, 0o700)
 
 
 def _to_run(raw: dict[str, Any], level: str) -> SandboxRun:
@@ -292,6 +303,8 @@ def _to_run(raw: dict[str, Any], level: str) -> SandboxRun:
         exit_code=raw.get("exit_code"),
         timed_out=bool(raw.get("timed_out")),
         forged_lines=int(raw.get("forged_lines", 0)),
+        candidate_exit=raw.get("candidate_exit"),
+        candidate_oom=bool(raw.get("candidate_oom")),
         report_overflow=bool(raw.get("report_overflow")),
         elapsed_s=float(raw.get("elapsed_s", 0.0)),
         output_tail=str(raw.get("output_tail", "")),

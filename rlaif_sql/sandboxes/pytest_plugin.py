@@ -1,128 +1,44 @@
-"""The trusted pytest plugin: runs inside the sandboxed child, next to the candidate.
+"""The trusted pytest plugin: runs in the trusted test process, which never imports the
+candidate.
 
-This module is loaded by the fork-server *before* any candidate code exists in the process
-and must not import `rlaif_sql` (the package is not visible inside the sandbox).
+Loaded by the fork-server before any job, it must not import `rlaif_sql` (the package is not
+visible inside the sandbox). It reports every test phase as ``<kind>\\t<json>`` lines on a
+pipe that only this process holds. Modes:
 
-It reports every test phase through a pipe whose read end is held by the fork-server, one
-line per event: ``<nonce>\\t<kind>\\t<json>``. The candidate runs in the same process, so it
-could write to that pipe; the design makes such tampering fail rather than pass:
-
-- the expected test ids come from a separate trusted collection run (no candidate code);
-- a pass needs every expected id reported ``passed`` once, nothing failed or skipped, the
-  ``end`` marker (written after pytest returns) and exit status 0 from `os._exit`;
-- lines without the per-run nonce are counted as forgeries and fail the run;
-- the entry point is wrapped so that values of candidate-defined classes (an ``__eq__`` that
-  always returns True) raise TypeError instead of reaching the test's assertions;
-- the pytest/hypothesis/builtins namespaces are snapshotted before the candidate is imported
-  and compared after import and at session end; any change is reported as tampering;
-- hypothesis runs under a pinned profile that is re-applied before every test.
-
-A candidate that reads the nonce out of this process's memory and writes a complete forged
-report can still forge a pass; see docs/code-tasks.md ("What is not defended").
+- ``collect``: trusted collection, no candidate anywhere; `solution` is a stub whose names
+  are harmless dummies. The expected test ids come only from here.
+- ``run``: `solution` is a proxy module; each name the candidate's module exports is a
+  function that sends the call to the candidate process and returns the plain data it
+  answers (see `plaindata.py`). Only the trusted collection's test ids run.
+- ``in_process`` (a task's explicit opt-in, weaker): the candidate is imported here, as in
+  a classic harness, for tests that need the candidate's own classes.
 """
 
 from __future__ import annotations
 
-import collections
-import decimal
-import fractions
+import ast
+import builtins
 import json
 import os
 import sys
 import types
 from typing import Any
 
-import hypothesis._settings as _HYPOTHESIS_SETTINGS_MODULE  # captured before the candidate
 import pytest
-
-_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: classes made by `class` statements
-_CONTAINERS = (list, tuple, set, frozenset)
-_WATCHED_PREFIXES = ("pytest", "_pytest", "hypothesis", "_hypothesis", "pluggy", "builtins")
-_COMPARISON_DUNDERS = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__")
-
-
-def _dunders(cls: type) -> tuple[Any, ...]:
-    return tuple(getattr(cls, name, None) for name in _COMPARISON_DUNDERS)
-
-
-# Library classes (heap types) a graded function may return; their comparison methods are
-# snapshotted now, before the candidate can patch them.
-_TRUSTED_HEAP_TYPES = {
-    cls: _dunders(cls) for cls in (collections.Counter, fractions.Fraction, decimal.Decimal)
-}
+from proxy import CandidateGone, Connection, proxy_module
 
 
 class Reporter:
-    """Writes nonce-tagged JSON lines to the inherited pipe."""
+    """Writes ``<kind>\\t<json>`` lines to the inherited pipe."""
 
-    def __init__(self, fd: int, nonce: str) -> None:
-        self.fd, self.nonce = fd, nonce
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
 
     def emit(self, kind: str, **data: Any) -> None:
-        line = f"{self.nonce}\t{kind}\t{json.dumps(data, default=str)}\n".encode()
+        line = f"{kind}\t{json.dumps(data, default=str)}\n".encode()
         while line:
             written = os.write(self.fd, line)
             line = line[written:]
-
-
-def check_plain(value: Any, budget: int = 1_000_000) -> None:
-    """Raise TypeError when `value` holds an object of a candidate-defined class."""
-    stack = [value]
-    while stack and budget > 0:
-        budget -= 1
-        item = stack.pop()
-        cls = type(item)
-        if cls.__flags__ & _HEAPTYPE:
-            trusted = _TRUSTED_HEAP_TYPES.get(cls)
-            if trusted is None or trusted != _dunders(cls):
-                raise TypeError(
-                    f"the graded function returned an object of class {cls.__qualname__!r}; "
-                    "only built-in types (and Counter, Fraction, Decimal) are accepted"
-                )
-        if isinstance(item, _CONTAINERS):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-
-
-def guard(function: Any) -> Any:
-    """Wrap `function` so its results are checked with `check_plain`."""
-
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        result = function(*args, **kwargs)
-        check_plain(result)
-        return result
-
-    guarded.__name__ = getattr(function, "__name__", "guarded")
-    guarded.__doc__ = getattr(function, "__doc__", None)
-    guarded.__wrapped__ = function  # type: ignore[attr-defined]
-    return guarded
-
-
-def snapshot_namespaces() -> dict[str, dict[str, int]]:
-    """Identity of every attribute of the harness's own modules (pytest, hypothesis, builtins)."""
-    out: dict[str, dict[str, int]] = {}
-    for name, module in list(sys.modules.items()):
-        if isinstance(module, types.ModuleType) and name.startswith(_WATCHED_PREFIXES):
-            out[name] = {key: id(value) for key, value in list(vars(module).items())}
-    out["<modules>"] = {
-        name: id(module) for name, module in list(sys.modules.items()) if name in out
-    }
-    return out
-
-
-def changed_names(before: dict[str, dict[str, int]]) -> list[str]:
-    """Names whose identity changed or vanished since `before` (new submodules are fine)."""
-    changed: list[str] = []
-    for name, attrs in before.items():
-        if name == "<modules>":
-            now = {n: id(sys.modules.get(n)) for n in attrs}
-        else:
-            module = sys.modules.get(name)
-            now = {k: id(v) for k, v in vars(module).items()} if module is not None else {}
-        changed.extend(f"{name}.{key}" for key, ident in attrs.items() if now.get(key) != ident)
-    return changed[:20]
 
 
 def exception_facts(exc: BaseException | None) -> dict[str, Any]:
@@ -160,16 +76,6 @@ def pin_hypothesis(max_examples: int) -> Any:
     return profile
 
 
-def reapply_hypothesis(profile: Any) -> None:
-    """Undo a candidate's `settings.load_profile`/`register_profile` (private hypothesis API,
-    reached through the module objects captured before the candidate was imported)."""
-    settings_module = _HYPOTHESIS_SETTINGS_MODULE
-    settings = settings_module.settings
-    settings._profiles["rlaif_trusted"] = profile
-    settings._current_profile = "rlaif_trusted"
-    settings_module.default_variable.value = profile
-
-
 class Dummy:
     """Whatever the tests do with a stubbed name at import time succeeds."""
 
@@ -200,69 +106,86 @@ class StubSolution(types.ModuleType):
 
 
 def free_names(path: str) -> set[str]:
-    """Names the module at `path` reads that are neither builtins nor dunders."""
-    import ast
-    import builtins
-
+    """Names the module at `path` reads but never binds, that are neither builtins nor
+    dunders: the only names a star import from `solution` may provide."""
     try:
         with open(path, encoding="utf-8") as handle:
             tree = ast.parse(handle.read())
     except (OSError, SyntaxError, ValueError):
         return set()
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    bound = {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names if a.name != "*")
+    names = read - bound
     return {n for n in names if not hasattr(builtins, n) and not n.startswith("__")}
 
 
 class TrustedPlugin:
-    """Hooks that import the candidate under guard and report each test phase."""
+    """Hooks that set up `solution` (stub, proxy or the candidate) and report each phase."""
 
-    def __init__(self, reporter: Reporter, mode: str, entry_point: str, options: dict) -> None:
+    def __init__(
+        self, reporter: Reporter, mode: str, entry_point: str, options: dict, sock_fd: int | None
+    ) -> None:
         self.reporter, self.mode, self.entry_point = reporter, mode, entry_point
-        self.options = options
-        self.profile: Any = None
-        self.baseline: dict[str, dict[str, int]] = {}
+        self.options, self.sock_fd = options, sock_fd
 
     def pytest_configure(self, config: Any) -> None:
-        self.profile = pin_hypothesis(int(self.options.get("max_examples", 100)))
+        pin_hypothesis(int(self.options.get("max_examples", 100)))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: Any) -> None:
+        tests_path = self.options.get("tests_path", "")
         if self.mode == "collect":
-            stub = StubSolution("solution", self.options.get("tests_path", ""))
-            sys.modules["solution"] = stub
+            sys.modules["solution"] = StubSolution("solution", tests_path)
             return
-        self.baseline = snapshot_namespaces()
         try:
-            import solution
+            module = self._candidate_module(tests_path)
         except BaseException as exc:  # the candidate may raise anything, SystemExit included
             self.reporter.emit("import", ok=False, **exception_facts(exc))
             pytest.exit("the candidate module failed to import", returncode=3)
-        self._after_import(solution)
-
-    def _after_import(self, module: Any) -> None:
-        # @given captures the default settings when the test module is imported, which is
-        # after this point: undo whatever profile the candidate loaded at import.
-        tampered = changed_names(self.baseline)
-        if tampered:
-            self.reporter.emit("tamper", names=tampered, when="import")
-            pytest.exit("the candidate changed the test harness", returncode=3)
-        reapply_hypothesis(self.profile)
-        function = getattr(module, self.entry_point, None)
-        if function is None:
-            self.reporter.emit(
-                "import",
-                ok=False,
-                exc="ImportError",
-                kinds=["ImportError"],
-                message=f"solution defines no {self.entry_point!r}",
-            )
+        if module is None:
+            pytest.exit("the candidate process failed", returncode=3)
+        if not callable(getattr(module, self.entry_point, None)):
+            message = f"solution defines no callable {self.entry_point!r}"
+            facts = {"exc": "ImportError", "kinds": ["ImportError"], "message": message}
+            self.reporter.emit("import", ok=False, **facts)
             pytest.exit("the entry point is missing", returncode=3)
-        if self.options.get("guard_types", True) and isinstance(function, types.FunctionType):
-            setattr(module, self.entry_point, guard(function))
-            if getattr(module, self.entry_point, None) is function:
-                self.reporter.emit("tamper", names=["solution"], when="guard")
-                pytest.exit("the candidate module refused the result guard", returncode=3)
+        sys.modules["solution"] = module
         self.reporter.emit("import", ok=True)
+
+    def _candidate_module(self, tests_path: str) -> Any:
+        if self.mode == "in_process":
+            import solution
+
+            return solution
+        assert self.sock_fd is not None
+        connection = Connection(self.sock_fd, self.reporter, self.options)
+        try:
+            hello = connection.receive()
+        except CandidateGone:
+            return None
+        if "import_error" in hello and type(hello["import_error"]) is dict:
+            facts = {k: hello["import_error"].get(k) for k in ("exc", "kinds", "errno")}
+            facts["message"] = str(hello["import_error"].get("message", ""))[:300]
+            if not isinstance(facts["kinds"], list):
+                facts["kinds"] = [str(facts["exc"])]
+            self.reporter.emit("import", ok=False, **facts)
+            pytest.exit("the candidate module failed to import", returncode=3)
+        if type(hello.get("exports")) is not dict:
+            connection._fail("protocol", "the candidate's first message lists no exports")
+        return proxy_module(connection, hello["exports"], free_names(tests_path))
+
+    def pytest_collection_modifyitems(self, session: Any, config: Any, items: list) -> None:
+        expected = self.options.get("expected")
+        if self.mode != "collect" and expected is not None:
+            wanted = set(expected)
+            items[:] = [item for item in items if item.nodeid in wanted]
 
     def pytest_collectreport(self, report: Any) -> None:
         if not report.passed:
@@ -275,9 +198,6 @@ class TrustedPlugin:
         if self.mode == "collect":
             self.reporter.emit("collected", ids=[item.nodeid for item in session.items])
 
-    def pytest_runtest_setup(self, item: Any) -> None:
-        reapply_hypothesis(self.profile)
-
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: Any, call: Any) -> Any:
         report = yield
@@ -287,10 +207,3 @@ class TrustedPlugin:
             "test", nodeid=report.nodeid, when=report.when, outcome=report.outcome, **facts
         )
         return report
-
-    def pytest_sessionfinish(self, session: Any) -> None:
-        if self.mode == "run":
-            watched = {k: v for k, v in self.baseline.items() if k in ("builtins", "<modules>")}
-            tampered = changed_names(watched)
-            if tampered:
-                self.reporter.emit("tamper", names=tampered, when="session end")

@@ -107,16 +107,19 @@ def _run(trace: _Trace, task: CodeTask, code: str, sandbox: CodeSandbox) -> Verd
     if task.expected_tests is not None and len(expected) != task.expected_tests:
         detail = f"the task declares expected_tests={task.expected_tests} but {len(expected)} were collected"
         return trace.verdict(Reason.TASK_ERROR, detail, "sandbox")
-    job = CodeJob(tests, code, task.entry_point, task.timeout_s, task.memory_mb)
+    job = CodeJob(
+        tests, code, task.entry_point, task.timeout_s, task.memory_mb, expected, task.in_process
+    )
     run = sandbox.run(job)
     judgement = judge(run, expected)
-    if judgement.reason is Reason.CRASH and run.exit_code == -signal.SIGKILL:
+    if judgement.reason is Reason.CRASH and -signal.SIGKILL in (run.exit_code, run.candidate_exit):
         # A SIGKILL the sandbox did not send (no timeout): the kernel's OOM killer looks the
         # same as a candidate killing itself. Only a repeat on a fresh run blames the candidate.
         trace.evidence["rerun_after"] = judgement.detail
         run = sandbox.run(job)
         judgement = judge(run, expected)
     trace.evidence.update(judgement.counts)
+    trace.evidence["mode"] = "in_process" if task.in_process else "two_process"
     trace.evidence.update(_run_evidence(run))
     if judgement.failed_check == "tests":
         trace.passed("sandbox", f"isolation={run.isolation}")

@@ -1,9 +1,13 @@
 """Judge a sandbox run: the trusted report against the trusted list of expected tests.
 
-A pass needs all of: no forged or overflowing report, no tampering event, no timeout, a clean
-import, the end marker, exit status 0 from the child, and every expected test id (from the
-trusted collection run) reported passed in setup, call and teardown, with nothing failed,
-skipped or unexpected. Everything else is a failure with the most specific reason found.
+The report comes from the trusted test process, which never imports the candidate; the
+candidate's own process can only answer calls with plain data, die, hang or break the
+protocol (each reported as a ``candidate`` event). A pass needs all of: a well-formed report,
+no candidate event, no timeout, a clean import, the end marker, exit status 0, and every
+expected test id (from the trusted collection run) reported passed in setup, call and
+teardown, with nothing failed or skipped. Counts are taken over the expected ids only, so
+`passed <= collected` always holds. Everything else is a failure with the most specific
+reason found.
 """
 
 from __future__ import annotations
@@ -45,10 +49,13 @@ def expected_ids(collected: SandboxRun) -> tuple[tuple[str, ...] | None, str]:
 
 
 def count_tests(run: SandboxRun, expected: tuple[str, ...]) -> dict[str, int]:
-    """collected/passed/failed/errored/skipped, as pytest would count them."""
+    """collected/passed/failed/errored/skipped over the trusted collection's ids only."""
+    wanted = set(expected)
     outcomes: dict[str, str] = {}
     for event in run.of_kind("test"):
         nodeid, when, outcome = event.get("nodeid"), event.get("when"), event.get("outcome")
+        if nodeid not in wanted:
+            continue
         if outcome == "passed" and when != "call":
             continue
         label = "errored" if outcome == "failed" and when != "call" else str(outcome)
@@ -91,20 +98,39 @@ def judge(run: SandboxRun, expected: tuple[str, ...]) -> Judgement:
 def _sandbox_problem(run: SandboxRun) -> tuple[Reason, str, str] | None:
     if run.error:
         return Reason.ABSTAIN, f"sandbox failure: {run.error}", "sandbox"
-    tamper = run.of_kind("tamper")
-    if run.forged_lines or run.report_overflow or tamper:
-        what = tamper[0].get("names", [])[:5] if tamper else f"{run.forged_lines} forged lines"
-        return Reason.FORBIDDEN, f"the candidate tampered with the test harness ({what})", "sandbox"
-    if run.timed_out or run.exit_code == -signal.SIGXCPU:
+    if run.forged_lines or run.report_overflow:
+        what = "overflowing" if run.report_overflow else f"{run.forged_lines} malformed lines"
+        return Reason.FORBIDDEN, f"the test report is not well-formed ({what})", "sandbox"
+    xcpu = -signal.SIGXCPU in (run.exit_code, run.candidate_exit)
+    if run.timed_out or xcpu:
         return (
             Reason.TIMEOUT,
             f"the run exceeded its time limit after {run.elapsed_s:.1f}s",
             "sandbox",
         )
+    problem = _candidate_problem(run)
+    if problem is not None:
+        return problem
     if not run.of_kind("end"):
         how = _exit_text(run.exit_code)
         return Reason.CRASH, f"the run ended before the report's end marker ({how})", "sandbox"
     return None
+
+
+def _candidate_problem(run: SandboxRun) -> tuple[Reason, str, str] | None:
+    """The candidate's process died, hung or broke the protocol (its own events)."""
+    events = run.of_kind("candidate")
+    if not events:
+        return None
+    state, detail = events[0].get("state"), str(events[0].get("detail", ""))
+    if state == "timeout":
+        return Reason.TIMEOUT, f"the candidate did not answer in time: {detail}", "sandbox"
+    if state == "protocol":
+        return Reason.FORBIDDEN, detail, "sandbox"
+    if run.candidate_oom:
+        return Reason.MEMORY_LIMIT, "the candidate was killed at its cgroup memory cap", "sandbox"
+    how = _exit_text(run.candidate_exit)
+    return Reason.CRASH, f"the candidate process ended during the tests ({how})", "sandbox"
 
 
 def _import_problem(run: SandboxRun) -> tuple[Reason, str, str] | None:
@@ -139,7 +165,7 @@ def _test_problem(run: SandboxRun, expected: tuple[str, ...]) -> tuple[Reason, s
             "tests",
         )
     passed = [str(e.get("nodeid")) for e in run.of_kind("test") if e.get("when") == "call"]
-    if sorted(passed) != sorted(expected):
+    if sorted(passed) != sorted(expected):  # run mode runs only these; more would be foreign
         return (
             Reason.TEST_FAILURE,
             f"expected {len(expected)} tests to pass, the report lists {len(passed)}",

@@ -33,7 +33,12 @@ MARK = "/tmp/rlaif-hostile-marker"
 
 @pytest.fixture(scope="module")
 def box():
-    with CodeSandbox(CodeSandboxConfig(workers=2, tmp_mb=64, file_size_mb=8)) as sandbox:
+    # a uid range of its own: on a shared machine other test runs use the default one, and
+    # a uid's processes are what this module counts
+    config = CodeSandboxConfig(
+        workers=2, tmp_mb=64, file_size_mb=8, uid_base=62_000 + os.getpid() % 500
+    )
+    with CodeSandbox(config) as sandbox:
         yield sandbox
 
 

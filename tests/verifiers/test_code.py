@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -155,3 +157,50 @@ def test_a_candidate_that_sigkills_itself_is_rerun_once_then_blamed(box):
     result = verdict(box, killer)
     assert result.reason is Reason.CRASH
     assert "SIGKILL" in result.evidence["rerun_after"]  # the first kill was not trusted alone
+
+
+def test_tests_that_call_the_candidate_at_import_run_in_a_fresh_test_process(box):
+    tests = "from solution import inc\nVALUE = inc(1)\n\ndef test_v():\n    assert VALUE == 2\n"
+    task = CodeTask("inc-early", PROMPT, "inc", tests, timeout_s=3.0)
+    assert verdict(box, GOOD, task).passed
+    assert verdict(box, "def inc(x):\n    return x\n", task).reason is Reason.TEST_FAILURE
+
+
+def test_fresh_test_process_per_candidate_gives_the_same_verdicts():
+    with CodeSandbox(CodeSandboxConfig(workers=1, reuse_collection=False)) as sandbox:
+        good, bad = verdict(sandbox, GOOD), verdict(sandbox, "def inc(x):\n    return x\n")
+    assert good.passed and bad.reason is Reason.TEST_FAILURE
+
+
+def test_sandbox_interpreter_must_have_this_environments_pytest_and_hypothesis():
+    import hypothesis
+
+    from rlaif_sql.sandboxes.isolation import interpreter, version_problem
+
+    same = {"pytest": pytest.__version__, "hypothesis": hypothesis.__version__}
+    assert version_problem(same) == ""
+    other = version_problem({**same, "pytest": "7.0.0"})
+    assert "7.0.0" in other and interpreter() in other
+    missing = version_problem({"error": "ModuleNotFoundError: No module named 'pytest'"})
+    assert "No module named 'pytest'" in missing and "\n" not in missing
+
+
+def test_sandbox_runs_the_environments_interpreter_not_its_realpath():
+    import sys
+
+    from rlaif_sql.sandboxes.isolation import bwrap_command, interpreter
+
+    assert interpreter() == os.path.abspath(sys.executable)
+    command = bwrap_command(Path("/tmp/jobs"), [])
+    assert interpreter() in command
+    venv = os.path.dirname(os.path.dirname(interpreter()))
+    assert command[command.index(venv) - 1] == "--ro-bind"  # the venv, read-only
+
+
+def test_cgroup_plan_is_stated(box):
+    from rlaif_sql.sandboxes.cgroups import detect
+
+    plan = detect()
+    assert plan.mode in ("v1", "v2", "none")
+    assert plan.mode != "none" or plan.why
+    assert box.cgroup_mode == plan.mode

@@ -106,17 +106,19 @@ CHEATS = {
         "    except OSError:\n        pass\n",
         {Reason.TEST_FAILURE},
     ),
+    # patching pytest, builtins or hypothesis happens in the candidate's own process, which
+    # runs no test: harmless, the wrong answer fails as usual
     "patch_pytest_internals": (
         "import _pytest.python\n_pytest.python.pytest_pyfunc_call = lambda pyfuncitem: True\n",
-        {Reason.FORBIDDEN},
+        {Reason.TEST_FAILURE},
     ),
     "patch_builtins": (
         "import builtins\nbuiltins.AssertionError = type('X', (Exception,), {})\n",
-        {Reason.FORBIDDEN},
+        {Reason.TEST_FAILURE},
     ),
     "replace_hypothesis_module": (
         "import sys, types\nsys.modules['hypothesis'] = types.ModuleType('h')\n",
-        {Reason.FORBIDDEN},
+        {Reason.TEST_FAILURE},
     ),
 }
 
