@@ -26,14 +26,17 @@ tasks_option = click.option(
 
 
 def _config(
-    workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool = False
-) -> VerifyConfig:
+    workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool = False,
+    counterexamples: bool = False,
+) -> VerifyConfig:  # fmt: skip
+    from rlaif_sql.testsuite.counterexample import CounterexampleConfig
     from rlaif_sql.testsuite.distil import SuiteConfig
 
     limits = SandboxLimits(timeout_s=timeout, memory_mb=memory_mb, max_rows=max_rows)
     return VerifyConfig(
-        sandbox=limits, workers=workers, test_suite=SuiteConfig() if test_suite else None
-    )
+        sandbox=limits, workers=workers, test_suite=SuiteConfig() if test_suite else None,
+        counterexamples=CounterexampleConfig() if counterexamples else None,
+    )  # fmt: skip
 
 
 def sandbox_options(func: Callable[..., None]) -> Callable[..., None]:
@@ -49,6 +52,12 @@ def sandbox_options(func: Callable[..., None]) -> Callable[..., None]:
                 "--test-suite",
                 is_flag=True,
                 help="Also check SQL on generated database variants (distilled, cached test suites).",
+            ),
+            click.option(
+                "--counterexamples",
+                is_flag=True,
+                help="Search a small database on which a passing SQL candidate differs from the "
+                "gold (cached under $RLAIF_SQL_CACHE, default ~/.cache/rlaif_sql).",
             ),
         ]
     ):
@@ -76,13 +85,15 @@ def main() -> None:
 def verify(
     tasks_path: Path, cands_path: Path, out_path: Path, progress: bool,
     workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool,
+    counterexamples: bool,
 ) -> None:  # fmt: skip
     """Run every hard check on each candidate; write one verdict per line to OUT."""
     from rlaif_sql.verify import verify_many
 
     tasks, candidates = load_tasks(tasks_path), load_candidates(cands_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with VerifierContext(_config(workers, timeout, memory_mb, max_rows, test_suite)) as ctx:
+    config = _config(workers, timeout, memory_mb, max_rows, test_suite, counterexamples)
+    with VerifierContext(config) as ctx:
         verdicts = list(verify_many(tasks, candidates, ctx=ctx, progress=progress))
     write_jsonl(out_path, (v.to_dict() for v in verdicts))
     summary = summarize(verdicts)
@@ -96,13 +107,16 @@ def verify(
 @tasks_option
 @sandbox_options
 def validate(
-    tasks_path: Path, workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool
-) -> None:
+    tasks_path: Path, workers: int, timeout: float, memory_mb: int, max_rows: int,
+    test_suite: bool, counterexamples: bool,
+) -> None:  # fmt: skip
     """Check every task's gold: runs, returns rows, deterministic, passes its own verifier."""
     from rlaif_sql.validate import validate_tasks
 
     tasks = load_tasks(tasks_path)
-    with VerifierContext(_config(workers, timeout, memory_mb, max_rows, test_suite)) as ctx:
+    with VerifierContext(
+        _config(workers, timeout, memory_mb, max_rows, test_suite, counterexamples)
+    ) as ctx:
         problems = validate_tasks(tasks, ctx)
     for problem in problems:
         label = "warning" if problem.warning else "problem"

@@ -37,6 +37,10 @@ class VerifyConfig:
     test_suite: Any = None
     """A `rlaif_sql.testsuite.distil.SuiteConfig`: check every SQL task on generated databases
     too (tasks can also ask for it with `compare: {"test_suite": true}`)."""
+    counterexamples: Any = None
+    """A `rlaif_sql.testsuite.counterexample.CounterexampleConfig`: search a small database on
+    which a passing SQL candidate differs from the gold (tasks: `compare: {"counterexamples":
+    true}`)."""
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -142,6 +146,22 @@ class VerifierContext:
         event.wait()
         if key not in self._suite_results:
             raise TaskError(f"the test suite of {task.task_id} could not be built")
+        return self._suite_results[key]
+
+    def shared(self, key: Any, build: Any) -> Any:
+        """`build()` once per context and key, also when threads ask at the same time."""
+        with self._lock:
+            known = self._suites.get(key)
+            owner = known is None
+            event = self._suites[key] = known or threading.Event()
+        if owner:
+            try:
+                self._suite_results[key] = build()
+            finally:
+                event.set()
+        event.wait()
+        if key not in self._suite_results:
+            raise TaskError(f"{key[0]} could not be built; see the log for the cause")
         return self._suite_results[key]
 
     def close(self) -> None:
