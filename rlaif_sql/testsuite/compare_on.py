@@ -37,10 +37,16 @@ class Difference:
 
 def differs(
     ctx: Any, db: str, engine: str, golds: Sequence[GoldQuery], candidate: str,
-    options: CompareOptions,
+    options: CompareOptions, *, dedupe: bool = False,
 ) -> Difference | None:  # fmt: skip
     """The gold's and the candidate's results when the candidate differs from every gold on
-    `db`; None when it matches one, or when `db` cannot decide (a gold fails, ties, timeouts)."""
+    `db`; None when it matches one, or when `db` cannot decide (a gold fails, ties, timeouts).
+    `dedupe` compares results without duplicate rows (queries run with their DISTINCT kept
+    under a profile that ignores DISTINCT in the output)."""
+
+    def _same(gold: ExecutionResult, other: ExecutionResult, ordered: bool, options: Any) -> bool:
+        return same(gold, other, ordered, options, dedupe)
+
     mine = ctx.execute(db, candidate, engine=engine)
     if mine.status in INCONCLUSIVE:
         return None
@@ -71,8 +77,14 @@ def differs(
     return Difference(determined[0][1], mine)
 
 
-def _same(gold: ExecutionResult, other: ExecutionResult, ordered: bool, options: Any) -> bool:
-    return compare_results(gold.columns, gold.rows, other.columns, other.rows, ordered=ordered,
+def same(
+    gold: ExecutionResult, other: ExecutionResult, ordered: bool, options: Any, dedupe: bool
+) -> bool:
+    left: Sequence[Any] = gold.rows
+    right: Sequence[Any] = other.rows
+    if dedupe:
+        left, right = list(dict.fromkeys(map(tuple, left))), list(dict.fromkeys(map(tuple, right)))
+    return compare_results(gold.columns, left, other.columns, right, ordered=ordered,
                            options=options).match  # fmt: skip
 
 

@@ -42,7 +42,7 @@ from rlaif_sql.testsuite.pool import Pool, build_pool, read_rows
 from rlaif_sql.testsuite.schema_info import SchemaInfo
 from rlaif_sql.verifiers.compare import CompareOptions
 
-VERSION = 1
+VERSION = 4
 """Bumped when the search changes, so cached outcomes of an older search are not reused."""
 _COUNTER = itertools.count()
 
@@ -114,6 +114,7 @@ def search(
     if cached is not None:
         return {**cached, "cache_hit": True}
     started = time.monotonic()
+    dedupe = options.profile == "spider"
     gold_literals = [v for g in task.gold_sql for v in query_literals(g, task.dialect)]
     pools = [(gold_literals, config.seed, config.databases)]
     mine = [v for v in query_literals(candidate, task.engine) if v not in gold_literals]
@@ -129,7 +130,7 @@ def search(
             if time.monotonic() - started > config.time_budget_s:
                 break
             searched += 1
-            difference = differs(ctx, db, task.engine, golds, candidate, options)
+            difference = differs(ctx, db, task.engine, golds, candidate, options, dedupe=dedupe)
             if difference is not None:
                 outcome = db
                 break
@@ -169,6 +170,7 @@ def _explain(
     options: CompareOptions, config: CounterexampleConfig, started: float, key: str,
 ) -> dict[str, Any]:  # fmt: skip
     rows = read_rows(db, info)
+    dedupe = options.profile == "spider"
     scratch = config.root / "scratch"
     scratch.mkdir(parents=True, exist_ok=True)
 
@@ -179,9 +181,9 @@ def _explain(
         except Exception:  # a constraint the shrunk rows break: keep the larger database
             path.unlink(missing_ok=True)
             return False
-        found = differs(ctx, str(path), task.engine, golds, candidate, options) is not None
+        difference = differs(ctx, str(path), task.engine, golds, candidate, options, dedupe=dedupe)
         path.unlink(missing_ok=True)
-        return found
+        return difference is not None
 
     if config.shrink:
         deadline = started + config.time_budget_s * 2  # shrinking may use a second budget
@@ -189,7 +191,7 @@ def _explain(
     final = config.root / "found" / f"{key}{Path(db).suffix}"
     final.parent.mkdir(parents=True, exist_ok=True)
     write_database(info, rows, final)
-    difference = differs(ctx, str(final), task.engine, golds, candidate, options)
+    difference = differs(ctx, str(final), task.engine, golds, candidate, options, dedupe=dedupe)
     shown = {t: [list(r) for r in rs] for t, rs in rows.items() if rs}
     out: dict[str, Any] = {"database": str(final), "rows": shown,
                            "rows_total": sum(len(r) for r in rows.values())}  # fmt: skip

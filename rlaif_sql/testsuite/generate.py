@@ -75,9 +75,13 @@ def like_instances(pattern: str) -> list[str]:
 
 
 def column_strategy(
-    column: ColumnInfo, seen: Sequence[Any], literals: Sequence[Any] = (), realistic: bool = False
-) -> st.SearchStrategy[Any]:
-    pool = list(dict.fromkeys([*seen[:12], *boundary_values(column, seen, realistic)]))
+    column: ColumnInfo, seen: Sequence[Any], literals: Sequence[Any] = (), realistic: bool = False,
+    pool_size: int = 12,
+) -> st.SearchStrategy[Any]:  # fmt: skip
+    """Values for one column; a small `pool_size` makes duplicates and ties common."""
+    extra = boundary_values(column, seen, realistic)
+    extra = extra if pool_size >= 12 else extra[:1]
+    pool = list(dict.fromkeys([*seen[:pool_size], *extra]))
     near = list(dict.fromkeys(literal_values(column, literals)))
     if not pool and not near:
         pool = [None] if not column.not_null else [0 if column.kind in ("int", "real") else "x"]
@@ -103,7 +107,7 @@ def creation_order(info: SchemaInfo) -> list[TableInfo]:
 def table_strategy(
     table: TableInfo, values: Mapping[str, Sequence[Any]], drawn: Rows,
     columns_of: Mapping[str, list[str]], max_rows: int, literals: Sequence[Any] = (),
-    realistic: bool = False,
+    realistic: bool = False, min_rows: int = 0, pool_size: int = 12,
 ) -> st.SearchStrategy[list[tuple[Any, ...]]]:  # fmt: skip
     """Rows of one table; `drawn` holds the rows of tables generated before (lower-case names)."""
     fk_source: dict[str, list[Any]] = {}
@@ -120,7 +124,11 @@ def table_strategy(
         if parents is None:
             columns.append(
                 column_strategy(
-                    column, values.get(key(table.name, column.name), []), literals, realistic
+                    column,
+                    values.get(key(table.name, column.name), []),
+                    literals,
+                    realistic,
+                    pool_size,
                 )
             )
         elif parents:
@@ -136,8 +144,8 @@ def table_strategy(
     unique_by = tuple(_project(idx) for idx in unique_sets)
     rows = st.tuples(*columns)
     if unique_by:
-        return st.lists(rows, min_size=0, max_size=max_rows, unique_by=unique_by)
-    return st.lists(rows, min_size=0, max_size=max_rows)
+        return st.lists(rows, min_size=min_rows, max_size=max_rows, unique_by=unique_by)
+    return st.lists(rows, min_size=min_rows, max_size=max_rows)
 
 
 def _project(indices: list[int]) -> Any:
@@ -155,10 +163,13 @@ def draw_rows(
 
 def draw_databases(
     info: SchemaInfo, values: Mapping[str, Sequence[Any]], seed: int, count: int,
-    max_rows: int, literals: Sequence[Any] = (), realistic: bool = False,
+    max_rows: int, literals: Sequence[Any] = (), realistic: bool = False, min_rows: int = 0,
+    pool_size: int = 12,
 ) -> list[Rows]:  # fmt: skip
-    """Up to `count` databases from one derandomised hypothesis run under `seed` (the first is
-    hypothesis's simplest: every table empty); duplicates dropped."""
+    """Up to `count` databases from one derandomised hypothesis run under `seed` (with
+    `min_rows=0` the first is hypothesis's simplest: every table empty); duplicates dropped.
+    `min_rows=1` fills every table a foreign key lets be filled: children of children are
+    otherwise empty most of the time."""
     columns_of = {t.name.lower(): [c.name.lower() for c in t.columns] for t in info.tables}
     order = creation_order(info)
     result: list[Rows] = []
@@ -171,7 +182,15 @@ def draw_databases(
         drawn: Rows = {}
         for table in order:
             strategy = table_strategy(
-                table, values, drawn, columns_of, max_rows, literals, realistic
+                table,
+                values,
+                drawn,
+                columns_of,
+                max_rows,
+                literals,
+                realistic,
+                min_rows,
+                pool_size,
             )
             drawn[table.name.lower()] = data.draw(strategy, label=table.name)
         rows = {t.name: drawn[t.name.lower()] for t in order}

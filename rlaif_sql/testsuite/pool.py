@@ -79,9 +79,14 @@ def build_pool(
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     written = []
-    for index, rows in enumerate(
-        draw_databases(info, values, seed, count, max_rows, literals, realistic)
-    ):
+    # a third may leave tables empty (empty results); a third fills every table a foreign key
+    # lets be filled; a third also draws from 3 values per column (duplicates, ties, boundaries)
+    third = count // 3
+    drawn = draw_databases(info, values, seed, third, max_rows, literals, realistic)
+    drawn += draw_databases(info, values, seed + 1, third, max_rows, literals, realistic, 1)
+    drawn += draw_databases(info, values, seed + 2, count - 2 * third, max_rows, literals,
+                            realistic, 1, pool_size=3)  # fmt: skip
+    for index, rows in enumerate(drawn):
         path = scratch / f"db{index}{SUFFIX[info.engine]}"
         try:
             write_database(info, rows, path)

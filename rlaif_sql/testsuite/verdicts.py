@@ -8,6 +8,7 @@ fields), per run with `VerifyConfig(counterexamples=CounterexampleConfig())` or
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import sqlglot
@@ -24,10 +25,14 @@ def counterexample_config_for(task: SqlTask, ctx: Any) -> CounterexampleConfig |
     )
 
 
-def gold_queries(task: SqlTask, ctx: Any, options: CompareOptions) -> list[GoldQuery]:
-    """Each gold as the engine runs it, and whether its order counts."""
+def gold_queries(
+    task: SqlTask, ctx: Any, options: CompareOptions, *, as_written: bool = False
+) -> list[GoldQuery]:
+    """Each gold as the engine runs it, and whether its order counts; `as_written` keeps the
+    DISTINCTs the spider profile strips."""
     from rlaif_sql.verifiers.sql import engine_sql_for
 
+    engine_options = replace(options, profile="strict") if as_written else options
     out = []
     for gold in task.gold_sql:
         try:
@@ -35,7 +40,7 @@ def gold_queries(task: SqlTask, ctx: Any, options: CompareOptions) -> list[GoldQ
         except (sqlglot.errors.SqlglotError, RecursionError):
             tree = None
         ordered = gold_orders(gold, tree, options)
-        out.append(GoldQuery(engine_sql_for(task, gold, ctx, options), ordered))
+        out.append(GoldQuery(engine_sql_for(task, gold, ctx, engine_options), ordered))
     return out
 
 
@@ -47,7 +52,18 @@ def check_counterexample(
     trace.checks = [c for c in trace.checks if c.status is not CheckStatus.SKIPPED]
     if not any(c.name == "test_suite" for c in trace.checks):
         trace.checks.append(CheckOutcome("test_suite", CheckStatus.SKIPPED))
-    evidence = search(task, ctx, sql, gold_queries(task, ctx, options), options, config)
+    # run as written: stripping DISTINCT everywhere (the spider profile, as the official
+    # evaluator does) turns a right COUNT(DISTINCT x) into a wrong count on generated data;
+    # the profile's "DISTINCT does not matter in the output" is kept by comparing without
+    # duplicate rows
+    from rlaif_sql.verifiers.sql import engine_sql_for
+
+    if options.profile == "spider":
+        sql = engine_sql_for(
+            task, str(trace.evidence["sql"]), ctx, replace(options, profile="strict")
+        )
+    golds = gold_queries(task, ctx, options, as_written=True)
+    evidence = search(task, ctx, sql, golds, options, config)
     trace.evidence["counterexample"] = evidence
     counts = {"row_count": passed.row_count, "gold_row_count": passed.gold_row_count}
     if evidence["found"]:

@@ -153,3 +153,30 @@ def test_a_trailing_comment_is_not_a_second_statement(org, tmp_path, engine, ans
         assert verify(task, f"```sql\n{answer}\n```", ctx=ctx).passed
         refused = verify(task, "```sql\nSELECT name FROM dept; -- x\nSELECT 1\n```", ctx=ctx)
     assert refused.reason is Reason.POLICY_VIOLATION and "2 statements" in refused.detail
+
+
+def test_the_cli_flag_turns_the_search_on(org, tmp_path, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from rlaif_sql.cli import main
+
+    monkeypatch.setenv("RLAIF_SQL_CACHE", str(tmp_path / "cache"))
+    gold, lucky = WRONG["count_distinct"]
+    (tmp_path / "tasks.jsonl").write_text(json.dumps(
+        {"task_id": "t", "question": "?", "db": str(org), "gold_sql": gold, "dialect": "sqlite"}) + "\n")  # fmt: skip
+    (tmp_path / "c.jsonl").write_text(json.dumps(
+        {"task_id": "t", "candidate_id": "c", "completion": lucky}) + "\n")  # fmt: skip
+    outcomes = {}
+    for flag in ([], ["--counterexamples"]):
+        out = tmp_path / f"v{len(flag)}.jsonl"
+        args = ["verify", "--tasks", str(tmp_path / "tasks.jsonl"), "--candidates",
+                str(tmp_path / "c.jsonl"), "--out", str(out), "--no-progress", "--workers", "1"]  # fmt: skip
+        result = CliRunner().invoke(main, args + flag)
+        assert result.exit_code == 0, result.output
+        outcomes[bool(flag)] = json.loads(out.read_text())
+    assert outcomes[False]["reason"] == "ok"
+    assert outcomes[True]["reason"] == "wrong_result"
+    database = outcomes[True]["evidence"]["counterexample"]["database"]
+    assert database.startswith(str((tmp_path / "cache").resolve()))
