@@ -17,7 +17,9 @@ such a suite.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -167,7 +169,8 @@ def build_suite(
         task.db, realistic=config.realistic, infer_off=config.infer_off
     )
     literals = query_literals(task.gold_sql[0], task.dialect)
-    scratch = folder.with_name(folder.name + ".partial")
+    # tasks with the same gold share a suite: each builder writes its own scratch folder
+    scratch = folder.with_name(f"{folder.name}.{os.getpid()}.{threading.get_ident()}.partial")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     kept: list[tuple[int, Path]] = []
@@ -201,8 +204,16 @@ def build_suite(
             plain += 1
         else:
             path.unlink(missing_ok=True)
-    shutil.rmtree(folder, ignore_errors=True)
-    scratch.rename(folder)
+    finished = _load(folder)
+    if finished is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            scratch.rename(folder)
+        except OSError:  # another builder of the same suite renamed its folder just now
+            finished = _load(folder)
+    if finished is not None:  # another builder of the same suite finished first
+        shutil.rmtree(scratch, ignore_errors=True)
+        return finished
     databases = tuple(str(folder / p.name) for _, p in kept)
     suite = Suite(
         task.task_id, databases, tuple(s for s, _ in kept), len(all_mutants), killed_by_original,

@@ -95,13 +95,19 @@ def build_pool(
             continue
         written.append(path.name)
     seconds = round(time.monotonic() - started, 3)
-    if not (folder / "pool.json").is_file():
+    if not manifest.is_file():
         shutil.rmtree(folder, ignore_errors=True)
-        scratch.rename(folder)
-        write_json(manifest, {"databases": written, "inferred": list(labels), "seconds": seconds})
-    else:  # another process finished the same pool first
-        shutil.rmtree(scratch, ignore_errors=True)
-    return Pool(info, labels, tuple(str(folder / n) for n in written), seconds)
+        try:
+            scratch.rename(folder)
+            write_json(
+                manifest, {"databases": written, "inferred": list(labels), "seconds": seconds}
+            )
+            return Pool(info, labels, tuple(str(folder / n) for n in written), seconds)
+        except OSError:  # another builder of the same pool renamed its folder just now
+            pass
+    shutil.rmtree(scratch, ignore_errors=True)  # another builder finished the same pool first
+    saved = read_json(manifest) or {"databases": []}
+    return Pool(info, labels, tuple(str(folder / n) for n in saved["databases"]), seconds)
 
 
 def read_rows(db: str | Path, info: SchemaInfo) -> Rows:
