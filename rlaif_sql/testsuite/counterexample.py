@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlglot
+from sqlglot import exp
 
 from rlaif_sql.errors import ConfigError
 from rlaif_sql.models import SqlTask
@@ -42,7 +43,7 @@ from rlaif_sql.testsuite.pool import Pool, build_pool, read_rows
 from rlaif_sql.testsuite.schema_info import SchemaInfo
 from rlaif_sql.verifiers.compare import CompareOptions
 
-VERSION = 4
+VERSION = 5
 """Bumped when the search changes, so cached outcomes of an older search are not reused."""
 _COUNTER = itertools.count()
 
@@ -116,21 +117,26 @@ def search(
     started = time.monotonic()
     dedupe = options.profile == "spider"
     gold_literals = [v for g in task.gold_sql for v in query_literals(g, task.dialect)]
-    pools = [(gold_literals, config.seed, config.databases)]
+    gold_tables = {t for g in task.gold_sql for t in query_tables(g, task.dialect)}
+    pools = [(gold_literals, gold_tables, config.seed, config.databases)]
     mine = [v for v in query_literals(candidate, task.engine) if v not in gold_literals]
     if config.extra:
-        pools.append(([*gold_literals, *mine], config.seed + 7919, config.extra))
-    searched, outcome = 0, None
+        tables = gold_tables | query_tables(candidate, task.engine)
+        pools.append(([*gold_literals, *mine], tables, config.seed + 7919, config.extra))
+    searched, spent, outcome = 0, 0.0, None
     info: SchemaInfo | None = None
     inferred: tuple[str, ...] = ()
-    for literals, seed, count in pools:
-        pool = _pool(task, ctx, config, digest, literals, seed, count)
+    for literals, tables, seed, count in pools:
+        # the pool is built once per gold (or constants) and shared: not this search's budget
+        pool = _pool(task, ctx, config, digest, literals, tables, seed, count)
         info, inferred = pool.info, pool.inferred
         for db in pool.databases:
-            if time.monotonic() - started > config.time_budget_s:
+            if spent > config.time_budget_s:
                 break
             searched += 1
+            tick = time.monotonic()
             difference = differs(ctx, db, task.engine, golds, candidate, options, dedupe=dedupe)
+            spent += time.monotonic() - tick
             if difference is not None:
                 outcome = db
                 break
@@ -139,9 +145,10 @@ def search(
     evidence: dict[str, Any] = {"found": outcome is not None, "searched": searched,
                                 "realistic": config.realistic, "inferred": list(inferred)}  # fmt: skip
     if outcome is not None and info is not None:
+        deadline = time.monotonic() + config.time_budget_s  # shrinking has a budget of its own
         evidence.update(_explain(task, ctx, info, outcome, golds, candidate, options, config,
-                                 started, key))  # fmt: skip
-    evidence["budget_exhausted"] = time.monotonic() - started > config.time_budget_s
+                                 deadline, key))  # fmt: skip
+    evidence["budget_exhausted"] = spent > config.time_budget_s
     evidence["seconds"] = round(time.monotonic() - started, 3)
     write_json(where, evidence)
     return {**evidence, "cache_hit": False}
@@ -155,19 +162,29 @@ def normalised(sql: str, engine: str) -> str:
         return " ".join(sql.split())
 
 
+def query_tables(sql: str, dialect: str) -> set[str]:
+    """Lower-case names of the tables a query reads (CTE names left out)."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except (sqlglot.errors.SqlglotError, RecursionError):
+        return set()
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    return {t.name.lower() for t in tree.find_all(exp.Table)} - ctes
+
+
 def _pool(task: SqlTask, ctx: Any, config: CounterexampleConfig, digest: str, literals: list[Any],
-          seed: int, count: int) -> Pool:  # fmt: skip
-    key = content_key(VERSION, "pool", digest, sorted(map(repr, set(literals))), seed, count,
-                      config.max_rows, config.realistic, sorted(config.infer_off))  # fmt: skip
+          tables: set[str], seed: int, count: int) -> Pool:  # fmt: skip
+    key = content_key(VERSION, "pool", digest, sorted(map(repr, set(literals))), sorted(tables),
+                      seed, count, config.max_rows, config.realistic, sorted(config.infer_off))  # fmt: skip
     folder = config.root / "pools" / key
     return ctx.shared(("cx-pool", key), lambda: build_pool(
         task.db, folder, literals=literals, seed=seed, count=count, max_rows=config.max_rows,
-        realistic=config.realistic, infer_off=config.infer_off))  # fmt: skip
+        realistic=config.realistic, infer_off=config.infer_off, tables=tables))  # fmt: skip
 
 
 def _explain(
     task: SqlTask, ctx: Any, info: SchemaInfo, db: str, golds: list[GoldQuery], candidate: str,
-    options: CompareOptions, config: CounterexampleConfig, started: float, key: str,
+    options: CompareOptions, config: CounterexampleConfig, deadline: float, key: str,
 ) -> dict[str, Any]:  # fmt: skip
     rows = read_rows(db, info)
     dedupe = options.profile == "spider"
@@ -186,7 +203,6 @@ def _explain(
         return difference is not None
 
     if config.shrink:
-        deadline = started + config.time_budget_s * 2  # shrinking may use a second budget
         rows = shrink(info, rows, still_differs, deadline)
     final = config.root / "found" / f"{key}{Path(db).suffix}"
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ and seed give the same rows (hypothesis runs one derandomised example under `see
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +164,7 @@ def draw_rows(
 def draw_databases(
     info: SchemaInfo, values: Mapping[str, Sequence[Any]], seed: int, count: int,
     max_rows: int, literals: Sequence[Any] = (), realistic: bool = False, min_rows: int = 0,
-    pool_size: int = 12,
+    pool_size: int = 12, only: Collection[str] | None = None,
 ) -> list[Rows]:  # fmt: skip
     """Up to `count` databases from one derandomised hypothesis run under `seed` (with
     `min_rows=0` the first is hypothesis's simplest: every table empty); duplicates dropped.
@@ -181,6 +181,9 @@ def draw_databases(
     def draw(data: st.DataObject) -> None:
         drawn: Rows = {}
         for table in order:
+            if only is not None and table.name.lower() not in only:
+                drawn[table.name.lower()] = []
+                continue
             strategy = table_strategy(
                 table,
                 values,

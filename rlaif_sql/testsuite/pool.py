@@ -65,8 +65,11 @@ def generation_schema(
 def build_pool(
     db: str | Path, folder: Path, *, literals: Sequence[Any], seed: int, count: int,
     max_rows: int, realistic: bool, infer_off: Collection[str] = (),
+    tables: Collection[str] | None = None,
 ) -> Pool:  # fmt: skip
-    """The pool in `folder`, drawn and written there unless a manifest already lists it."""
+    """The pool in `folder`, drawn and written there unless a manifest already lists it.
+    With `tables` (lower-case names) only those and the tables their foreign keys point at
+    get rows; the rest stay empty (a legal state, and much cheaper to draw)."""
     info, labels, values = generation_schema(db, realistic=realistic, infer_off=infer_off)
     manifest = folder / "pool.json"
     saved = read_json(manifest)
@@ -82,10 +85,12 @@ def build_pool(
     # a third may leave tables empty (empty results); a third fills every table a foreign key
     # lets be filled; a third also draws from 3 values per column (duplicates, ties, boundaries)
     third = count // 3
-    drawn = draw_databases(info, values, seed, third, max_rows, literals, realistic)
-    drawn += draw_databases(info, values, seed + 1, third, max_rows, literals, realistic, 1)
+    only = with_parents(info, tables) if tables else None
+    drawn = draw_databases(info, values, seed, third, max_rows, literals, realistic, only=only)
+    drawn += draw_databases(info, values, seed + 1, third, max_rows, literals, realistic, 1,
+                            only=only)  # fmt: skip
     drawn += draw_databases(info, values, seed + 2, count - 2 * third, max_rows, literals,
-                            realistic, 1, pool_size=3)  # fmt: skip
+                            realistic, 1, pool_size=3, only=only)  # fmt: skip
     for index, rows in enumerate(drawn):
         path = scratch / f"db{index}{SUFFIX[info.engine]}"
         try:
@@ -108,6 +113,21 @@ def build_pool(
     shutil.rmtree(scratch, ignore_errors=True)  # another builder finished the same pool first
     saved = read_json(manifest) or {"databases": []}
     return Pool(info, labels, tuple(str(folder / n) for n in saved["databases"]), seconds)
+
+
+def with_parents(info: SchemaInfo, tables: Collection[str]) -> set[str]:
+    """`tables` and every table their foreign keys reach (lower-case names)."""
+    wanted = {t.lower() for t in tables}
+    grown = True
+    while grown:
+        grown = False
+        for table in info.tables:
+            if table.name.lower() in wanted:
+                for fk in table.foreign_keys:
+                    if fk.ref_table.lower() not in wanted:
+                        wanted.add(fk.ref_table.lower())
+                        grown = True
+    return wanted
 
 
 def read_rows(db: str | Path, info: SchemaInfo) -> Rows:
