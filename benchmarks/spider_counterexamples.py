@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
@@ -132,6 +133,7 @@ def main() -> None:
             passing = {v.candidate_id for v in verdicts if v.passed}
             result["passing_on_original"] = len(passing)
         result["modes"][mode] = report(mode, verdicts, seconds, labels, by_id, passing)
+        result["modes"][mode]["load_average_after"] = [round(x, 1) for x in os.getloadavg()]
         shown = {k: v for k, v in result["modes"][mode].items() if k != "rejections"}
         print(mode, json.dumps(shown))
     args.out.parent.mkdir(parents=True, exist_ok=True)
