@@ -114,6 +114,15 @@ def search(
     cached = read_json(where)
     if cached is not None:
         return {**cached, "cache_hit": True}
+    # two samples with the same normalised text search once (and write one database)
+    return dict(ctx.shared(("cx-search", key), lambda: _search(
+        task, ctx, candidate, golds, options, config, digest, key, where)))  # fmt: skip
+
+
+def _search(
+    task: SqlTask, ctx: Any, candidate: str, golds: list[GoldQuery], options: CompareOptions,
+    config: CounterexampleConfig, digest: str, key: str, where: Path,
+) -> dict[str, Any]:  # fmt: skip
     started = time.monotonic()
     dedupe = options.profile == "spider"
     gold_literals = [v for g in task.gold_sql for v in query_literals(g, task.dialect)]
@@ -206,7 +215,9 @@ def _explain(
         rows = shrink(info, rows, still_differs, deadline)
     final = config.root / "found" / f"{key}{Path(db).suffix}"
     final.parent.mkdir(parents=True, exist_ok=True)
-    write_database(info, rows, final)
+    partial = scratch / f"{key}-{next(_COUNTER)}-final{Path(db).suffix}"
+    write_database(info, rows, partial)
+    partial.replace(final)  # atomic: a reader never sees half a database
     difference = differs(ctx, str(final), task.engine, golds, candidate, options, dedupe=dedupe)
     shown = {t: [list(r) for r in rs] for t, rs in rows.items() if rs}
     out: dict[str, Any] = {"database": str(final), "rows": shown,

@@ -8,6 +8,7 @@ fields), per run with `VerifyConfig(counterexamples=CounterexampleConfig())` or
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -17,6 +18,8 @@ from rlaif_sql.models import CheckOutcome, CheckStatus, Reason, SqlTask, Verdict
 from rlaif_sql.testsuite.compare_on import GoldQuery
 from rlaif_sql.testsuite.counterexample import CounterexampleConfig, search
 from rlaif_sql.verifiers.compare import CompareOptions, gold_orders
+
+logger = logging.getLogger(__name__)
 
 
 def counterexample_config_for(task: SqlTask, ctx: Any) -> CounterexampleConfig | None:
@@ -63,7 +66,12 @@ def check_counterexample(
             task, str(trace.evidence["sql"]), ctx, replace(options, profile="strict")
         )
     golds = gold_queries(task, ctx, options, as_written=True)
-    evidence = search(task, ctx, sql, golds, options, config)
+    try:
+        evidence = search(task, ctx, sql, golds, options, config)
+    except Exception as exc:  # the search's own failure (disk, a file): not the candidate's
+        logger.exception("counterexample search failed for %s", task.task_id)
+        detail = f"counterexample search failed ({type(exc).__name__}: {exc}); verdict withheld"
+        return trace.verdict(Reason.ABSTAIN, detail, row_count=passed.row_count)
     trace.evidence["counterexample"] = evidence
     counts = {"row_count": passed.row_count, "gold_row_count": passed.gold_row_count}
     if evidence["found"]:
