@@ -176,9 +176,9 @@ def main() -> None:
             mode,
             json.dumps({k: v for k, v in summary.items() if not k.endswith("_list")}, indent=1),
         )
-    result["total_seconds"] = round(time.perf_counter() - started, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        result["total_seconds"] = round(time.perf_counter() - started, 1)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(f"written to {args.out}")
 
 

@@ -136,8 +136,8 @@ def main() -> None:
         result["modes"][mode]["load_average_after"] = [round(x, 1) for x in os.getloadavg()]
         shown = {k: v for k, v in result["modes"][mode].items() if k != "rejections"}
         print(mode, json.dumps(shown))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(f"written to {args.out}")
 
 
