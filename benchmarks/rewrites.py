@@ -311,6 +311,9 @@ def provably_equivalent(gold: str, kind: str, sql: str) -> str | None:
         tree
     ):
         return "distinct_implied_by_set_operation_or_subquery"
+    limit = tree.args.get("limit")
+    if "distinct" in kind and limit is not None and limit.expression.sql() == "1":
+        return "distinct_on_a_single_row_limit_1"
     if kind == "mutant_left_join":
         for join in tree.find_all(exp.Join):
             select = join.find_ancestor(exp.Select)
@@ -356,6 +359,8 @@ def survivor_class(kind: str, sql: str, info: SchemaInfo) -> str:
         return "distinct_over_a_unique_column (equivalent under the declared or inferred key)"
     if kind == "extra_join":
         return "extra_join_one_to_one_in_the_data_rules"
+    if kind == "mutant_left_join":
+        return "left_join_along_a_foreign_key_every_row_has (equivalent under the inferred rules)"
     if kind == "mutant_swap" and tree.find(exp.Subquery):
         return "boundary_needs_a_row_equal_to_a_subquery_value"
     if kind == "mutant_order":

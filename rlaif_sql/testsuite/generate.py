@@ -262,6 +262,9 @@ def query_literals(sql: str, dialect: str) -> list[Any]:
     except (sqlglot.errors.SqlglotError, RecursionError):
         return []
     out: list[Any] = []
+    if dialect == "sqlite":  # "France" is a string in SQLite when no column has that name
+        out += [c.name for c in tree.find_all(exp.Column)
+                if not c.table and isinstance(c.this, exp.Identifier) and c.this.quoted]  # fmt: skip
     for literal in tree.find_all(exp.Literal):
         if literal.is_string:
             out.append(literal.this)
