@@ -56,6 +56,8 @@ def differs(
         return None
     if not mine.ok and mine.status is not ExecStatus.RUNTIME_ERROR:
         return None
+    if mine.ok and all(_nothing(r, mine) for _, r in runs):
+        return None  # max() over an empty table gives one NULL row, ORDER BY ... LIMIT 1 none
     determined = []
     for gold, result in runs:
         texts, limited = tie_breaks(gold.sql, engine)
@@ -75,6 +77,15 @@ def differs(
                 if any(m.ok and _same(g, m, gold.ordered, options) for m in mine_variants):
                     return None
     return Difference(determined[0][1], mine)
+
+
+def _nothing(left: ExecutionResult, right: ExecutionResult) -> bool:
+    """One result is empty and the other a single row of NULLs: both say "nothing there"."""
+
+    def null_row(rows: Sequence[Any]) -> bool:
+        return len(rows) == 1 and all(v is None for v in rows[0])
+
+    return (not left.rows and null_row(right.rows)) or (not right.rows and null_row(left.rows))
 
 
 def same(
