@@ -44,6 +44,10 @@ WRONG = {
                        "SELECT name FROM staff WHERE dept = 2"),
     "like_for_eq": ("SELECT name FROM dept WHERE name LIKE '%Ops%'",
                     "SELECT name FROM dept WHERE name = 'Ops'"),
+    "double_quoted_string": (
+        'SELECT count(*) FROM staff s JOIN dept d ON s.dept = d.id WHERE d.name = "Ops"',
+        "SELECT count(*) FROM staff WHERE dept = 2",
+    ),
     "empty_result": ("SELECT name FROM staff WHERE salary > 100",
                      "SELECT name FROM staff WHERE salary > 1000"),
 }  # fmt: skip
@@ -56,6 +60,10 @@ EQUIVALENT = {
     "join_order": ("SELECT s.name, d.name FROM staff s JOIN dept d ON s.dept = d.id",
                    "SELECT s.name, d.name FROM dept d JOIN staff s ON d.id = s.dept"),
     "distinct_group_by": ("SELECT DISTINCT dept FROM staff", "SELECT dept FROM staff GROUP BY dept"),
+    "max_vs_top_one": (  # an empty table: one NULL row vs no row, both "nothing there"
+        "SELECT max(salary) FROM staff",
+        "SELECT salary FROM staff ORDER BY salary DESC LIMIT 1",
+    ),
     "top_one": ("SELECT name FROM staff ORDER BY salary DESC LIMIT 1",
                 "SELECT t.name FROM staff AS t ORDER BY t.salary DESC LIMIT 1"),
 }  # fmt: skip
