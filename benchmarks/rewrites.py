@@ -312,7 +312,22 @@ def provably_equivalent(gold: str, kind: str, sql: str) -> str | None:
     ):
         return "distinct_implied_by_set_operation_or_subquery"
     limit = tree.args.get("limit")
-    if "distinct" in kind and limit is not None and limit.expression.sql() == "1":
+    order = tree.args.get("order")
+    selected = (
+        {e.alias_or_name.lower() for e in tree.expressions}
+        if isinstance(tree, exp.Select)
+        else set()
+    )
+    ordered_by_output = order is not None and all(
+        isinstance(o.this, exp.Column) and o.this.name.lower() in selected
+        for o in order.expressions
+    )
+    if (
+        "distinct" in kind
+        and limit is not None
+        and limit.expression.sql() == "1"
+        and ordered_by_output
+    ):
         return "distinct_on_a_single_row_limit_1"
     if kind == "mutant_left_join":
         for join in tree.find_all(exp.Join):

@@ -43,7 +43,7 @@ from rlaif_sql.testsuite.pool import Pool, build_pool, read_rows
 from rlaif_sql.testsuite.schema_info import SchemaInfo
 from rlaif_sql.verifiers.compare import CompareOptions
 
-VERSION = 7
+VERSION = 8
 """Bumped when the search changes, so cached outcomes of an older search are not reused."""
 _COUNTER = itertools.count()
 

@@ -26,6 +26,7 @@ from rlaif_sql.testsuite.schema_info import (
     read_column_values,
     read_schema_info,
 )
+from rlaif_sql.testsuite.twins import twins
 
 SUFFIX = {"sqlite": ".sqlite", "duckdb": ".duckdb"}
 _SCHEMAS: dict[tuple[Any, ...], tuple[SchemaInfo, tuple[str, ...], dict[str, list[Any]]]] = {}
@@ -91,6 +92,8 @@ def build_pool(
                             only=only)  # fmt: skip
     drawn += draw_databases(info, values, seed + 2, count - 2 * third, max_rows, literals,
                             realistic, 1, pool_size=3, only=only)  # fmt: skip
+    # twins of the filled databases: rows equal in every column but their keys
+    drawn += [t for t in (twins(info, rows) for rows in drawn[third : 2 * third]) if t]
     for index, rows in enumerate(drawn):
         path = scratch / f"db{index}{SUFFIX[info.engine]}"
         try:

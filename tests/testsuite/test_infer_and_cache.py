@@ -137,3 +137,15 @@ def test_suite_manifests_store_names_so_the_cache_can_move(org, tmp_path):
         assert ctx.executions == 0
     assert [Path(d).name for d in moved.databases] == [Path(d).name for d in built.databases]
     assert all(Path(d).is_file() for d in moved.databases)
+
+
+def test_twins_repeat_a_row_with_fresh_keys(org):
+    from rlaif_sql.testsuite.twins import twins
+
+    info, _ = infer_constraints(org, read_schema_info(org))
+    rows = {"dept": [(1, "Ops")], "staff": [(1, "Ann", 1, 10.0)], "badge": []}
+    out = twins(info, rows)
+    assert out is not None and out["badge"] == []
+    assert out["staff"] == [(1, "Ann", 1, 10.0), (2, "Ann 2", 1, 10.0)]  # id and unique name
+    assert out["dept"] == [(1, "Ops"), (2, "Ops 2")]
+    assert cascade(info, out) == out
