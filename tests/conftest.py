@@ -25,4 +25,4 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Suites and counterexample searches cache under $RLAIF_SQL_CACHE: never the user's."""
     import os
 
-    os.environ.setdefault("RLAIF_SQL_CACHE", str(tmp_path_factory.mktemp("rlaif_sql_cache")))
+    os.environ["RLAIF_SQL_CACHE"] = str(tmp_path_factory.mktemp("rlaif_sql_cache"))
