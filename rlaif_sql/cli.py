@@ -130,7 +130,7 @@ def verify(
     config_path: Path | None, tasks_path: Path | None, cands_path: Path | None,
     out_path: Path | None, resume: bool, all_tasks: bool, progress: bool,
     workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool,
-    engine: str, ray_address: str | None, actors: int, html_out: str | None,
+    counterexamples: bool, engine: str, ray_address: str | None, actors: int, html_out: str | None,
 ) -> None:  # fmt: skip
     """Run every hard check on each candidate.
 
@@ -139,7 +139,7 @@ def verify(
     rlaif-sql verify CONFIG                             the pipeline's verify step on its run store
     """
     given = _explicit("tasks_path", "cands_path", "out_path", "resume", "workers", "timeout",
-                      "memory_mb", "max_rows", "test_suite", "engine", "ray_address",
+                      "memory_mb", "max_rows", "test_suite", "counterexamples", "engine", "ray_address",
                       "actors")  # fmt: skip
     if config_path is not None:
         if given:
@@ -155,7 +155,8 @@ def verify(
         raise click.UsageError("--all belongs to CONFIG mode (a config's task subset)")
     assert tasks_path and cands_path and out_path
     _verify_files(tasks_path, cands_path, out_path, resume, progress,
-                  replace(verify_config(workers, timeout, memory_mb, max_rows, test_suite),
+                  replace(verify_config(workers, timeout, memory_mb, max_rows, test_suite,
+                                        counterexamples),
                           engine=engine_config(engine, ray_address, actors)),
                   html_path(html_out, out_path.with_suffix(".html")))  # fmt: skip
 
@@ -211,7 +212,13 @@ def _verify_files(tasks_path: Path, cands_path: Path, out_path: Path, resume: bo
 @tasks_option
 @sandbox_options
 def validate(
-    tasks_path: Path, workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool
+    tasks_path: Path,
+    workers: int,
+    timeout: float,
+    memory_mb: int,
+    max_rows: int,
+    test_suite: bool,
+    counterexamples: bool,
 ) -> None:
     """Check every task's gold: runs, returns rows, deterministic, passes its own verifier."""
     from rlaif_sql.validate import validate_tasks
@@ -219,7 +226,8 @@ def validate(
     tasks = load_tasks(tasks_path)
     if not tasks:
         raise NothingVerifiedError(f"{tasks_path}: the tasks file holds no tasks")
-    with VerifierContext(verify_config(workers, timeout, memory_mb, max_rows, test_suite)) as ctx:
+    config = verify_config(workers, timeout, memory_mb, max_rows, test_suite, counterexamples)
+    with VerifierContext(config) as ctx:
         problems = validate_tasks(tasks, ctx)
     for problem in problems:
         label = "warning" if problem.warning else "problem"

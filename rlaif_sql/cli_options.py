@@ -84,14 +84,22 @@ tasks_option = click.option(
 
 
 def verify_config(
-    workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool = False
-) -> VerifyConfig:
-    suite = None
+    workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool = False,
+    counterexamples: bool = False,
+) -> VerifyConfig:  # fmt: skip
+    """The verification settings of the sandbox options (test suites and counterexample
+    search need hypothesis, the `testsuite` extra, and import it only when asked for)."""
+    suite = search = None
     if test_suite:
         distil = require("rlaif_sql.testsuite.distil", extra="testsuite", feature="--test-suite")
         suite = distil.SuiteConfig()
+    if counterexamples:
+        found = require("rlaif_sql.testsuite.counterexample", extra="testsuite",
+                        feature="--counterexamples")  # fmt: skip
+        search = found.CounterexampleConfig()
     limits = SandboxLimits(timeout_s=timeout, memory_mb=memory_mb, max_rows=max_rows)
-    return VerifyConfig(sandbox=limits, workers=workers, test_suite=suite)
+    return VerifyConfig(sandbox=limits, workers=workers, test_suite=suite,
+                        counterexamples=search)  # fmt: skip
 
 
 def sandbox_options(func: Callable[..., None]) -> Callable[..., None]:
@@ -129,6 +137,12 @@ def sandbox_options(func: Callable[..., None]) -> Callable[..., None]:
                 "--test-suite",
                 is_flag=True,
                 help="Also check SQL on generated database variants (distilled, cached test suites).",
+            ),
+            click.option(
+                "--counterexamples",
+                is_flag=True,
+                help="Search a small database on which a passing SQL candidate differs from the "
+                "gold (cached under $RLAIF_SQL_CACHE, default ~/.cache/rlaif_sql).",
             ),
         ]
     ):

@@ -18,3 +18,11 @@ def revenue_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.build(tmp_path_factory.mktemp("revenue_db") / "warehouse.duckdb", seed=7)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Suites and counterexample searches cache under $RLAIF_SQL_CACHE: never the user's."""
+    import os
+
+    os.environ["RLAIF_SQL_CACHE"] = str(tmp_path_factory.mktemp("rlaif_sql_cache"))

@@ -4,17 +4,22 @@ For each task: mutate the gold (`mutate.mutants`); run gold and mutants on the o
 database (mutants that already differ there are killed by it); then generate databases from
 seeds `seed, seed + 1, ...` and keep each one that kills a mutant still alive, until every
 mutant is killed, `size` databases are kept, `candidates` were tried or `time_budget_s` is
-spent. Mutants never killed are either equivalent to the gold or beyond the suite: `validate`
-reports them. Every query runs in the hardened sandbox. A suite is cached on disk, keyed by
-the task's gold, the original database's content hash, the seed and the limits, so it is
-built once and reproducible.
+spent. The first `plain` databases the gold runs on are kept whatever they kill, so no task is
+checked on the original data alone unless its settings say `plain: 0`. Generation keeps the
+rules inferred from the original data (`infer.py`) unless `realistic` is off. Mutants never
+killed are either equivalent to the gold or beyond the suite: `validate` reports them. Every
+query runs in the hardened sandbox. A suite is cached on disk (`cache.py`), keyed by content:
+the golds, the original database's hash, the dialect, the seed, the limits and the time budget,
+never the task id; whether the budget ran out is recorded, and `rebuild_undersized` rebuilds
+such a suite.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,9 +28,10 @@ from typing import Any
 from rlaif_sql.errors import ConfigError
 from rlaif_sql.models import SqlTask
 from rlaif_sql.sandboxes.results import ExecutionResult
+from rlaif_sql.testsuite.cache import cache_root, content_key, file_digest
 from rlaif_sql.testsuite.generate import draw_rows, query_literals, write_database
 from rlaif_sql.testsuite.mutate import mutants
-from rlaif_sql.testsuite.schema_info import read_column_values, read_schema_info
+from rlaif_sql.testsuite.pool import generation_schema
 from rlaif_sql.verifiers.compare import CompareOptions, compare_results
 
 SUFFIX = {"sqlite": ".sqlite", "duckdb": ".duckdb"}
@@ -41,13 +47,28 @@ class SuiteConfig:
     """Most rows per generated table."""
     time_budget_s: float = 20.0
     seed: int = 0
-    cache_dir: Path = Path(".cache/rlaif_sql/testsuites")
+    cache_dir: Path | None = None
+    """Cache directory; default $RLAIF_SQL_CACHE, else ~/.cache/rlaif_sql (see cache.py)."""
+    plain: int = 2
+    """Databases kept although they kill no mutant (plain random variants); 0: none."""
+    realistic: bool = True
+    """Keep the rules inferred from the original data (infer.py); False: schema only."""
+    infer_off: tuple[str, ...] = ()
+    """Inferred rules to leave out, by kind (`unique`) or label (`not_null:t.c`)."""
+    rebuild_undersized: bool = False
+    """Rebuild a cached suite whose time budget ran out (built on a busy machine, say)."""
 
     def __post_init__(self) -> None:
         if self.size < 1 or self.candidates < 1 or self.max_rows < 1 or self.time_budget_s <= 0:
             raise ConfigError(
                 "test suite size, candidates, max_rows and time_budget_s must be positive"
             )
+        if not 0 <= self.plain <= self.size:
+            raise ConfigError(f"test suite plain={self.plain} must be in [0, size={self.size}]")
+
+    @property
+    def root(self) -> Path:
+        return cache_root(self.cache_dir) / "testsuites"
 
     @classmethod
     def from_value(cls, value: Any) -> SuiteConfig | None:
@@ -60,6 +81,8 @@ class SuiteConfig:
             fields: dict[str, Any] = {
                 k: Path(v) if k == "cache_dir" else v for k, v in value.items()
             }
+            if "infer_off" in fields:
+                fields["infer_off"] = tuple(fields["infer_off"])
             return cls(**fields)
         raise ConfigError(f"compare.test_suite={value!r} must be true or a table of suite options")
 
@@ -78,6 +101,12 @@ class Suite:
     bytes: int
     failed_generations: int = 0
     notes: tuple[str, ...] = field(default=())
+    plain: int = 0
+    """Databases kept as plain random variants (they killed no mutant)."""
+    inferred: tuple[str, ...] = ()
+    """Rules inferred from the original data that generation kept (infer.py labels)."""
+    budget_exhausted: bool = False
+    """The time budget ran out before size, candidates or the mutants did: maybe undersized."""
 
     @property
     def mutation_score(self) -> float | None:
@@ -91,29 +120,27 @@ class Suite:
         return {**asdict(self), "mutation_score": self.mutation_score}
 
 
-def suite_key(task: SqlTask, config: SuiteConfig) -> str:
-    digest = hashlib.sha256()
-    with open(task.db, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    limits = (config.size, config.candidates, config.max_rows, config.seed)
-    digest.update(json.dumps([task.task_id, list(task.gold_sql), task.dialect, limits]).encode())
-    return digest.hexdigest()[:20]
+VERSION = 2
+"""Bumped when building changes (2: content keys, plain variants, inferred rules)."""
+
+
+def suite_key(task: SqlTask, config: SuiteConfig, profile: str = "strict") -> str:
+    """Content only: the same golds on the same database share one suite across tasks."""
+    settings = (config.size, config.candidates, config.max_rows, config.seed,
+                config.time_budget_s, config.plain, config.realistic, sorted(config.infer_off))  # fmt: skip
+    return content_key(VERSION, file_digest(task.db), list(task.gold_sql), task.dialect,
+                       task.engine, profile, settings)  # fmt: skip
 
 
 def build_suite(
     task: SqlTask, ctx: Any, config: SuiteConfig, options: CompareOptions | None = None
 ) -> Suite:
     """The task's suite, from the cache when it is there. `ctx` is a VerifierContext."""
-    folder = config.cache_dir / suite_key(task, config)
-    manifest = folder / "suite.json"
-    if manifest.is_file():
-        raw: dict[str, Any] = json.loads(manifest.read_text())
-        raw.pop("mutation_score", None)
-        for name in ("databases", "seeds", "survivors", "notes"):
-            raw[name] = tuple(raw.get(name, ()))
-        return Suite(**raw)
     options = options or CompareOptions.from_mapping(task.compare)
+    folder = config.root / suite_key(task, config, options.profile)
+    cached = _load(folder)
+    if cached is not None and not (config.rebuild_undersized and cached.budget_exhausted):
+        return cached
     started = time.monotonic()
     from rlaif_sql.verifiers.sql import engine_sql_for  # the same transpile path as candidates
 
@@ -138,26 +165,27 @@ def build_suite(
     gold_here = run(task.db, gold_sql)
     alive = [m for m in all_mutants if gold_here.ok and same(gold_here, run(task.db, m))]
     killed_by_original = len(all_mutants) - len(alive)
-    info = read_schema_info(task.db)
-    values = read_column_values(task.db, info)
+    info, inferred, values = generation_schema(
+        task.db, realistic=config.realistic, infer_off=config.infer_off
+    )
     literals = query_literals(task.gold_sql[0], task.dialect)
-    scratch = folder.with_name(folder.name + ".partial")
+    # tasks with the same gold share a suite: each builder writes its own scratch folder
+    scratch = folder.with_name(f"{folder.name}.{os.getpid()}.{threading.get_ident()}.partial")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     kept: list[tuple[int, Path]] = []
-    tried = failed = 0
+    tried = failed = plain = 0
+    out_of_time = False
     for offset in range(config.candidates):
-        if (
-            not alive
-            or len(kept) >= config.size
-            or time.monotonic() - started > config.time_budget_s
-        ):
+        out_of_time = time.monotonic() - started > config.time_budget_s
+        if (not alive and plain >= config.plain) or len(kept) >= config.size or out_of_time:
             break
         seed = config.seed + offset
         tried += 1
         path = scratch / f"db{seed}{SUFFIX[task.engine]}"
         try:
-            write_database(info, draw_rows(info, values, seed, config.max_rows, literals), path)
+            rows = draw_rows(info, values, seed, config.max_rows, literals, config.realistic)
+            write_database(info, rows, path)
         except Exception:  # a constraint the generator does not model (CHECK, a type): next seed
             failed += 1
             path.unlink(missing_ok=True)
@@ -171,18 +199,47 @@ def build_suite(
         if len(survivors) < len(alive):
             kept.append((seed, path))
             alive = survivors
+        elif plain < config.plain:
+            kept.append((seed, path))
+            plain += 1
         else:
             path.unlink(missing_ok=True)
-    shutil.rmtree(folder, ignore_errors=True)
-    scratch.rename(folder)
+    finished = _load(folder)
+    if finished is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            scratch.rename(folder)
+        except OSError:  # another builder of the same suite renamed its folder just now
+            finished = _load(folder)
+    if finished is not None:  # another builder of the same suite finished first
+        shutil.rmtree(scratch, ignore_errors=True)
+        return finished
     databases = tuple(str(folder / p.name) for _, p in kept)
     suite = Suite(
         task.task_id, databases, tuple(s for s, _ in kept), len(all_mutants), killed_by_original,
         len(all_mutants) - killed_by_original - len(alive), tuple(alive), tried,
         round(time.monotonic() - started, 3), sum(Path(d).stat().st_size for d in databases), failed,
+        plain=plain, inferred=inferred, budget_exhausted=out_of_time,
     )  # fmt: skip
-    manifest.write_text(json.dumps(suite.to_dict(), indent=2) + "\n")
+    saved = {**suite.to_dict(), "databases": [Path(d).name for d in databases]}
+    (folder / "suite.json").write_text(json.dumps(saved, indent=2) + "\n")
     return suite
+
+
+def _load(folder: Path) -> Suite | None:
+    """A cached suite; its databases are stored by name and resolved here, so the cache
+    directory can move."""
+    manifest = folder / "suite.json"
+    if not manifest.is_file():
+        return None
+    raw: dict[str, Any] = json.loads(manifest.read_text())
+    raw.pop("mutation_score", None)
+    raw["databases"] = tuple(str(folder / Path(d).name) for d in raw.get("databases", ()))
+    for name in ("seeds", "survivors", "notes", "inferred"):
+        raw[name] = tuple(raw.get(name, ()))
+    if not all(Path(d).is_file() for d in raw["databases"]):
+        return None
+    return Suite(**raw)
 
 
 def _ordered(task: SqlTask, options: CompareOptions) -> bool:

@@ -11,7 +11,7 @@ and seed give the same rows (hypothesis runs one derandomised example under `see
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,9 @@ from rlaif_sql.testsuite.schema_info import ColumnInfo, SchemaInfo, TableInfo, k
 Rows = dict[str, list[tuple[Any, ...]]]
 
 
-def boundary_values(column: ColumnInfo, seen: Sequence[Any]) -> list[Any]:
+def boundary_values(column: ColumnInfo, seen: Sequence[Any], realistic: bool = False) -> list[Any]:
+    """Edge cases for the column's kind; `realistic` keeps text to the original's own values
+    (no empty string, no case variants a real domain never holds)."""
     kind = column.kind
     extra: list[Any]
     if kind == "int":
@@ -34,6 +36,8 @@ def boundary_values(column: ColumnInfo, seen: Sequence[Any]) -> list[Any]:
     elif kind == "real":
         nums = [v for v in seen if isinstance(v, int | float) and not isinstance(v, bool)]
         extra = [0.0, -1.5] + ([max(nums) + 0.5, min(nums) - 0.5] if nums else [])
+    elif kind == "text" and realistic:
+        extra = []
     elif kind == "text":
         texts = [v for v in seen if isinstance(v, str)][:4]
         extra = [""] + [t.upper() for t in texts] + [t.lower() for t in texts]
@@ -50,6 +54,7 @@ def literal_values(column: ColumnInfo, literals: Sequence[Any]) -> list[Any]:
     out: list[Any] = []
     for value in literals:
         if isinstance(value, str) and column.kind in ("text", "other"):
+            out += like_instances(value) if "%" in value or "_" in value else []
             out += [value, value.upper(), value.lower()]
         elif isinstance(value, int | float) and not isinstance(value, bool):
             if column.kind == "int" and float(value).is_integer():
@@ -61,10 +66,22 @@ def literal_values(column: ColumnInfo, literals: Sequence[Any]) -> list[Any]:
     return out
 
 
+def like_instances(pattern: str) -> list[str]:
+    """Strings a LIKE pattern matches that `=` with its core does not: 'x', 'ax', 'a x b'."""
+    core = pattern.replace("%", " ").replace("_", "a").strip()
+    if not core:
+        return []
+    return [core, f"{core}s", f"The {core}", f"{core.upper()} b", core.lower()]
+
+
 def column_strategy(
-    column: ColumnInfo, seen: Sequence[Any], literals: Sequence[Any] = ()
-) -> st.SearchStrategy[Any]:
-    pool = list(dict.fromkeys([*seen[:12], *boundary_values(column, seen)]))
+    column: ColumnInfo, seen: Sequence[Any], literals: Sequence[Any] = (), realistic: bool = False,
+    pool_size: int = 12,
+) -> st.SearchStrategy[Any]:  # fmt: skip
+    """Values for one column; a small `pool_size` makes duplicates and ties common."""
+    extra = boundary_values(column, seen, realistic)
+    extra = extra if pool_size >= 12 else extra[:1]
+    pool = list(dict.fromkeys([*seen[:pool_size], *extra]))
     near = list(dict.fromkeys(literal_values(column, literals)))
     if not pool and not near:
         pool = [None] if not column.not_null else [0 if column.kind in ("int", "real") else "x"]
@@ -90,6 +107,7 @@ def creation_order(info: SchemaInfo) -> list[TableInfo]:
 def table_strategy(
     table: TableInfo, values: Mapping[str, Sequence[Any]], drawn: Rows,
     columns_of: Mapping[str, list[str]], max_rows: int, literals: Sequence[Any] = (),
+    realistic: bool = False, min_rows: int = 0, pool_size: int = 12,
 ) -> st.SearchStrategy[list[tuple[Any, ...]]]:  # fmt: skip
     """Rows of one table; `drawn` holds the rows of tables generated before (lower-case names)."""
     fk_source: dict[str, list[Any]] = {}
@@ -105,7 +123,13 @@ def table_strategy(
         parents = fk_source.get(column.name.lower())
         if parents is None:
             columns.append(
-                column_strategy(column, values.get(key(table.name, column.name), []), literals)
+                column_strategy(
+                    column,
+                    values.get(key(table.name, column.name), []),
+                    literals,
+                    realistic,
+                    pool_size,
+                )
             )
         elif parents:
             base = st.sampled_from(parents)
@@ -120,8 +144,8 @@ def table_strategy(
     unique_by = tuple(_project(idx) for idx in unique_sets)
     rows = st.tuples(*columns)
     if unique_by:
-        return st.lists(rows, min_size=0, max_size=max_rows, unique_by=unique_by)
-    return st.lists(rows, min_size=0, max_size=max_rows)
+        return st.lists(rows, min_size=min_rows, max_size=max_rows, unique_by=unique_by)
+    return st.lists(rows, min_size=min_rows, max_size=max_rows)
 
 
 def _project(indices: list[int]) -> Any:
@@ -130,25 +154,51 @@ def _project(indices: list[int]) -> Any:
 
 def draw_rows(
     info: SchemaInfo, values: Mapping[str, Sequence[Any]], seed: int, max_rows: int,
-    literals: Sequence[Any] = (),
+    literals: Sequence[Any] = (), realistic: bool = False,
 ) -> Rows:  # fmt: skip
     """One database's rows (table name -> rows), reproducible from `seed`; `literals` are the
     constants of the queries to tell apart."""
+    return draw_databases(info, values, seed, 3, max_rows, literals, realistic)[-1]
+
+
+def draw_databases(
+    info: SchemaInfo, values: Mapping[str, Sequence[Any]], seed: int, count: int,
+    max_rows: int, literals: Sequence[Any] = (), realistic: bool = False, min_rows: int = 0,
+    pool_size: int = 12, only: Collection[str] | None = None,
+) -> list[Rows]:  # fmt: skip
+    """Up to `count` databases from one derandomised hypothesis run under `seed` (with
+    `min_rows=0` the first is hypothesis's simplest: every table empty); duplicates dropped.
+    `min_rows=1` fills every table a foreign key lets be filled: children of children are
+    otherwise empty most of the time."""
     columns_of = {t.name.lower(): [c.name.lower() for c in t.columns] for t in info.tables}
     order = creation_order(info)
-    result: Rows = {}
+    result: list[Rows] = []
 
-    @settings(max_examples=3, database=None, deadline=None, phases=[Phase.generate],
+    @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))  # fmt: skip
     @hypothesis_seed(seed)
     @given(st.data())
     def draw(data: st.DataObject) -> None:
         drawn: Rows = {}
         for table in order:
-            strategy = table_strategy(table, values, drawn, columns_of, max_rows, literals)
+            if only is not None and table.name.lower() not in only:
+                drawn[table.name.lower()] = []
+                continue
+            strategy = table_strategy(
+                table,
+                values,
+                drawn,
+                columns_of,
+                max_rows,
+                literals,
+                realistic,
+                min_rows,
+                pool_size,
+            )
             drawn[table.name.lower()] = data.draw(strategy, label=table.name)
-        result.clear()
-        result.update({t.name: drawn[t.name.lower()] for t in order})
+        rows = {t.name: drawn[t.name.lower()] for t in order}
+        if rows not in result:
+            result.append(rows)
 
     draw()
     return result
@@ -212,6 +262,9 @@ def query_literals(sql: str, dialect: str) -> list[Any]:
     except (sqlglot.errors.SqlglotError, RecursionError):
         return []
     out: list[Any] = []
+    if dialect == "sqlite":  # "France" is a string in SQLite when no column has that name
+        out += [c.name for c in tree.find_all(exp.Column)
+                if not c.table and isinstance(c.this, exp.Identifier) and c.this.quoted]  # fmt: skip
     for literal in tree.find_all(exp.Literal):
         if literal.is_string:
             out.append(literal.this)

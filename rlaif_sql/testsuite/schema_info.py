@@ -127,6 +127,10 @@ def _connect(path: Path, engine: str) -> Iterator[Any]:
             yield lambda sql, *args: duck.execute(sql, list(args)).fetchall()
 
 
+connect = _connect
+"""Read-only connection to a .sqlite or .duckdb file, as `run(sql, *args) -> rows`."""
+
+
 def _sqlite_info(path: Path) -> SchemaInfo:
     with _connect(path, "sqlite") as run:
         objects = run(

@@ -54,6 +54,7 @@ class CompareOptions:
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> CompareOptions:
         raw = dict(raw or {})
         raw.pop("test_suite", None)  # read by the test-suite check, not by the comparison
+        raw.pop("counterexamples", None)  # read by the counterexample check
         known = {f.name for f in fields(cls)}
         if set(raw) - known:
             raise TaskError(

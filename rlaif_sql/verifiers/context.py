@@ -44,6 +44,10 @@ class VerifyConfig:
     engine: Any = None
     """A `rlaif_sql.distributed.EngineConfig`: where `verify_many` runs (None or kind='local':
     threads in this process; kind='ray': verifier actors on a Ray cluster)."""
+    counterexamples: Any = None
+    """A `rlaif_sql.testsuite.counterexample.CounterexampleConfig`: search a small database on
+    which a passing SQL candidate differs from the gold (tasks: `compare: {"counterexamples":
+    true}`)."""
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -189,6 +193,22 @@ class VerifierContext:
         event.wait()
         if key not in self._suite_results:
             raise TaskError(f"the test suite of {task.task_id} could not be built")
+        return self._suite_results[key]
+
+    def shared(self, key: Any, build: Any) -> Any:
+        """`build()` once per context and key, also when threads ask at the same time."""
+        with self._lock:
+            known = self._suites.get(key)
+            owner = known is None
+            event = self._suites[key] = known or threading.Event()
+        if owner:
+            try:
+                self._suite_results[key] = build()
+            finally:
+                event.set()
+        event.wait()
+        if key not in self._suite_results:
+            raise TaskError(f"{key[0]} could not be built; see the log for the cause")
         return self._suite_results[key]
 
     def close(self) -> None:

@@ -29,7 +29,7 @@ from rlaif_sql.verifiers.sql_policy import (
 from rlaif_sql.verifiers.sql_policy_shape import drop_denied_excludes
 
 VERIFIER_VERSION = "sql@1"
-CHECKS = ("extract", "policy", "execute", "compare", "test_suite")
+CHECKS = ("extract", "policy", "execute", "compare", "test_suite", "counterexample")
 EXEC_REASONS = {
     ExecStatus.PARSE_ERROR: Reason.PARSE_ERROR,
     ExecStatus.BIND_ERROR: Reason.BIND_ERROR,
@@ -122,7 +122,14 @@ def check(candidate: Candidate, task: SqlTask, *, ctx: VerifierContext) -> Verdi
     compared = _compare_with_golds(trace, result, task, ctx, options)
     suite_config = suite_config_for(task, ctx)
     if compared.passed and suite_config is not None:
-        return _check_suite(trace, sql, task, ctx, options, suite_config, compared)
+        compared = _check_suite(trace, sql, task, ctx, options, suite_config, compared)
+    wanted = task.compare.get("counterexamples") or ctx.config.counterexamples is not None
+    if compared.passed and wanted:  # hypothesis (the `testsuite` extra) only when asked for
+        found = require("rlaif_sql.testsuite.verdicts", extra="testsuite",
+                        feature="counterexample search")  # fmt: skip
+        config = found.counterexample_config_for(task, ctx)
+        if config is not None:
+            return found.check_counterexample(trace, sql, task, ctx, options, config, compared)
     return compared
 
 
@@ -227,31 +234,32 @@ def _check_suite(
     config: Any, passed: Verdict,
 ) -> Verdict:  # fmt: skip
     """The candidate must also match the gold on every database of the task's test suite."""
-    from rlaif_sql.testsuite.distil import _ordered
+    from rlaif_sql.testsuite.compare_on import differs
+    from rlaif_sql.testsuite.verdicts import gold_queries
 
     suite = ctx.suite_for(task, config, options)
-    gold_sql = engine_sql_for(task, task.gold_sql[0], ctx, options)
-    ordered = _ordered(task, options)
+    golds = gold_queries(task, ctx, options)
     counts = {"row_count": passed.row_count, "gold_row_count": passed.gold_row_count}
-    trace.checks = [c for c in trace.checks if c.name != "test_suite"]
+    trace.checks = [c for c in trace.checks if c.status is not CheckStatus.SKIPPED]
     evidence: dict[str, Any] = {
         "databases": len(suite.databases),
         "mutation_score": suite.mutation_score,
+        "plain": suite.plain,
+        "inferred": list(suite.inferred),
     }
     trace.evidence["test_suite"] = evidence
     for index, (db, seed) in enumerate(zip(suite.databases, suite.seeds, strict=True)):
-        gold = ctx.execute(db, gold_sql, engine=task.engine, trusted=True)
+        gold = ctx.execute(db, golds[0].sql, engine=task.engine, trusted=True)
         mine = ctx.execute(ctx.candidate_db(db, ctx.policy_for(task)), sql, engine=task.engine)
         if ExecStatus.ABSTAIN in (gold.status, mine.status):
             return trace.verdict(
                 Reason.ABSTAIN, f"test-suite database {db} could not be run", **counts
             )
-        if not gold.ok:
-            continue  # the gold itself fails there: this database says nothing about the candidate
-        same = mine.ok and compare_results(gold.columns, gold.rows, mine.columns, mine.rows,
-                                           ordered=ordered, options=options).match  # fmt: skip
-        if not same:
+        # no gold runs there, or ties decide: this database says nothing about the candidate
+        difference = differs(ctx, db, task.engine, golds, sql, options)
+        if difference is not None:
             evidence.update(failed_db=db, failed_seed=seed, failed_index=index)
+            gold = difference.gold
             why = mine.error if not mine.ok else f"{mine.row_count} rows, gold has {gold.row_count}"
             detail = (f"matches the gold on the original database but not on test-suite database "
                       f"#{index} (seed {seed}): {why}")  # fmt: skip

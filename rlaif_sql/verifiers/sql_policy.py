@@ -96,7 +96,11 @@ def _violation(detail: str, tree: exp.Expr | None = None) -> PolicyResult:
 
 def _parse_one(sql: str, dialect: str) -> tuple[exp.Expr | None, PolicyResult | None]:
     try:
-        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+        # a comment after the last semicolon parses as a Semicolon node holding only the
+        # comment: it is not a statement (`SELECT 1; -- done` is one query)
+        statements = [
+            s for s in sqlglot.parse(sql, read=dialect) if s is not None and not _comment_only(s)
+        ]
     except (ParseError, TokenError) as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return None, PolicyResult(Reason.PARSE_ERROR, f"sqlglot ({dialect}): {first_line}")
@@ -108,6 +112,10 @@ def _parse_one(sql: str, dialect: str) -> tuple[exp.Expr | None, PolicyResult | 
         kinds = ", ".join(type(s).__name__.upper() for s in statements)
         return None, _violation(f"{len(statements)} statements ({kinds}); exactly one is allowed")
     return statements[0], None
+
+
+def _comment_only(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Semicolon) and not any(True for _ in node.iter_expressions())
 
 
 def _check_read_only(tree: exp.Expr, policy: Policy) -> str | None:

@@ -97,3 +97,32 @@ def test_sqlite_double_quoted_string_becomes_literal_for_other_engines() -> None
 def test_check_never_raises_on_arbitrary_text(text: str) -> None:
     result = check_policy(text, dialect="duckdb", schema=SCHEMA, policy=POLICY)
     assert result.ok or result.reason in (Reason.PARSE_ERROR, Reason.POLICY_VIOLATION)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT region FROM v_revenue_orders; -- the answer",
+        "SELECT region FROM v_revenue_orders; /* done */",
+        "-- regions\nSELECT region FROM v_revenue_orders;",
+        "/* a */ SELECT region /* b */ FROM v_revenue_orders -- c\n;",
+        "SELECT region FROM v_revenue_orders;\n-- one\n-- two\n",
+    ],
+)
+def test_comments_before_inside_and_after_the_statement_are_not_statements(sql: str) -> None:
+    result = check_policy(sql, dialect="duckdb", schema=SCHEMA, policy=POLICY)
+    assert result.ok, result.detail
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT region FROM v_revenue_orders; -- then\nSELECT 1",
+        "SELECT region FROM v_revenue_orders; /* x */ DELETE FROM v_revenue_orders",
+        "-- first\nSELECT 1; -- second\nSELECT 2; -- end",
+    ],
+)
+def test_a_real_statement_after_a_comment_is_still_refused(sql: str) -> None:
+    result = check_policy(sql, dialect="duckdb", schema=SCHEMA, policy=POLICY)
+    assert result.reason in (Reason.POLICY_VIOLATION, Reason.PARSE_ERROR)
+    assert "statements" in result.detail or result.reason is Reason.PARSE_ERROR

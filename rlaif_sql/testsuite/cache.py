@@ -1,0 +1,79 @@
+"""One cache directory for test suites and counterexample searches, keyed by content.
+
+Keys hash what decides the outcome (gold SQL, the database file's bytes, the settings, the
+time budget), never a task id: the same gold on the same database is built once for every
+task that asks. The directory is a setting (`cache_dir`), else the environment variable
+`RLAIF_SQL_CACHE`, else `$XDG_CACHE_HOME/rlaif_sql` (default `~/.cache/rlaif_sql`); it is
+always made absolute, so evidence paths resolve from any working directory.
+
+>>> cache_root(None)                                  # doctest: +SKIP
+PosixPath('/home/me/.cache/rlaif_sql')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+ENV = "RLAIF_SQL_CACHE"
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+_LOCK = threading.Lock()
+
+
+def cache_root(setting: str | Path | None = None) -> Path:
+    """The cache directory: the setting, else $RLAIF_SQL_CACHE, else the user cache dir."""
+    if setting:
+        root = Path(setting)
+    elif os.environ.get(ENV):
+        root = Path(os.environ[ENV])
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        root = Path(base) / "rlaif_sql"
+    return root.expanduser().resolve()
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes, remembered per (path, size, mtime) for this process."""
+    stat = Path(path).stat()
+    memo = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    with _LOCK:
+        if memo in _DIGESTS:
+            return _DIGESTS[memo]
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    with _LOCK:
+        _DIGESTS[memo] = digest.hexdigest()
+    return _DIGESTS[memo]
+
+
+def content_key(*parts: Any) -> str:
+    """A short stable hash of JSON-able parts."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    partial.write_text(json.dumps(value, indent=1, default=_jsonable) + "\n")
+    partial.replace(path)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)

@@ -1,0 +1,141 @@
+"""Pools of generated databases on disk, shared by the searches that want the same ones.
+
+A pool is fixed by the original database's content, the constants to aim at, the seed, the
+count and the generation settings; it is written once under the cache directory (one file per
+database and a `pool.json` manifest listing them and the inferred rules) and reused by every
+candidate, task and process that asks for the same.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rlaif_sql.testsuite.cache import file_digest, read_json, write_json
+from rlaif_sql.testsuite.generate import Rows, draw_databases, write_database
+from rlaif_sql.testsuite.infer import infer_constraints
+from rlaif_sql.testsuite.schema_info import (
+    SchemaInfo,
+    connect,
+    quote,
+    read_column_values,
+    read_schema_info,
+)
+from rlaif_sql.testsuite.twins import twins
+
+SUFFIX = {"sqlite": ".sqlite", "duckdb": ".duckdb"}
+_SCHEMAS: dict[tuple[Any, ...], tuple[SchemaInfo, tuple[str, ...], dict[str, list[Any]]]] = {}
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Pool:
+    info: SchemaInfo
+    """The schema generation kept, inferred rules included."""
+    inferred: tuple[str, ...]
+    databases: tuple[str, ...]
+    """Absolute paths."""
+    seconds: float = 0.0
+
+
+def generation_schema(
+    db: str | Path, *, realistic: bool, infer_off: Collection[str] = ()
+) -> tuple[SchemaInfo, tuple[str, ...], dict[str, list[Any]]]:
+    """The schema to generate from (with inferred rules when `realistic`), their labels and
+    the original's value pools; computed once per database content and settings."""
+    memo = (file_digest(db), realistic, tuple(sorted(infer_off)))
+    with _LOCK:
+        if memo in _SCHEMAS:
+            return _SCHEMAS[memo]
+    info = read_schema_info(db)
+    labels: tuple[str, ...] = ()
+    if realistic:
+        info, found = infer_constraints(db, info, off=infer_off)
+        labels = tuple(i.label for i in found)
+    values = read_column_values(db, info)
+    with _LOCK:
+        _SCHEMAS[memo] = (info, labels, values)
+    return info, labels, values
+
+
+def build_pool(
+    db: str | Path, folder: Path, *, literals: Sequence[Any], seed: int, count: int,
+    max_rows: int, realistic: bool, infer_off: Collection[str] = (),
+    tables: Collection[str] | None = None,
+) -> Pool:  # fmt: skip
+    """The pool in `folder`, drawn and written there unless a manifest already lists it.
+    With `tables` (lower-case names) only those and the tables their foreign keys point at
+    get rows; the rest stay empty (a legal state, and much cheaper to draw)."""
+    info, labels, values = generation_schema(db, realistic=realistic, infer_off=infer_off)
+    manifest = folder / "pool.json"
+    saved = read_json(manifest)
+    if saved is not None:
+        names = [folder / n for n in saved["databases"]]
+        if all(p.is_file() for p in names):
+            return Pool(info, labels, tuple(str(p) for p in names), saved.get("seconds", 0.0))
+    started = time.monotonic()
+    scratch = folder.with_name(f"{folder.name}.{threading.get_ident()}.partial")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    written = []
+    # a third may leave tables empty (empty results); a third fills every table a foreign key
+    # lets be filled; a third also draws from 3 values per column (duplicates, ties, boundaries)
+    third = count // 3
+    only = with_parents(info, tables) if tables else None
+    drawn = draw_databases(info, values, seed, third, max_rows, literals, realistic, only=only)
+    drawn += draw_databases(info, values, seed + 1, third, max_rows, literals, realistic, 1,
+                            only=only)  # fmt: skip
+    drawn += draw_databases(info, values, seed + 2, count - 2 * third, max_rows, literals,
+                            realistic, 1, pool_size=3, only=only)  # fmt: skip
+    # twins of the filled databases: rows equal in every column but their keys
+    drawn += [t for t in (twins(info, rows) for rows in drawn[third : 2 * third]) if t]
+    for index, rows in enumerate(drawn):
+        path = scratch / f"db{index}{SUFFIX[info.engine]}"
+        try:
+            write_database(info, rows, path)
+        except Exception:  # a constraint the generator does not model (CHECK, a type)
+            path.unlink(missing_ok=True)
+            continue
+        written.append(path.name)
+    seconds = round(time.monotonic() - started, 3)
+    if not manifest.is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            scratch.rename(folder)
+            write_json(
+                manifest, {"databases": written, "inferred": list(labels), "seconds": seconds}
+            )
+            return Pool(info, labels, tuple(str(folder / n) for n in written), seconds)
+        except OSError:  # another builder of the same pool renamed its folder just now
+            pass
+    shutil.rmtree(scratch, ignore_errors=True)  # another builder finished the same pool first
+    saved = read_json(manifest) or {"databases": []}
+    return Pool(info, labels, tuple(str(folder / n) for n in saved["databases"]), seconds)
+
+
+def with_parents(info: SchemaInfo, tables: Collection[str]) -> set[str]:
+    """`tables` and every table their foreign keys reach (lower-case names)."""
+    wanted = {t.lower() for t in tables}
+    grown = True
+    while grown:
+        grown = False
+        for table in info.tables:
+            if table.name.lower() in wanted:
+                for fk in table.foreign_keys:
+                    if fk.ref_table.lower() not in wanted:
+                        wanted.add(fk.ref_table.lower())
+                        grown = True
+    return wanted
+
+
+def read_rows(db: str | Path, info: SchemaInfo) -> Rows:
+    """Every table's rows of a generated database, in the schema's column order."""
+    with connect(Path(db), info.engine) as run:
+        return {
+            t.name: [tuple(r) for r in run(f"SELECT * FROM {quote(t.name)}")] for t in info.tables
+        }

@@ -1,0 +1,190 @@
+"""Counterexample search: lucky candidates get a small database that shows they are wrong,
+equivalent rewrites get none, and repeated samples are answered from the cache."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from rlaif_sql.importer import import_sqlite
+from rlaif_sql.models import Reason, SqlTask
+from rlaif_sql.testsuite.counterexample import CounterexampleConfig
+from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
+from rlaif_sql.verify import verify
+
+DEPTS = [(1, "Sales"), (2, "Ops"), (3, "R&D"), (4, "Legal"), (5, "Support")]
+STAFF = [(1, "Ann", 1, 10.0), (2, "Bob", 2, 12.5), (3, "Cyd", 3, 9.0), (4, "Dee", 4, 11.0),
+         (5, "Eve", 5, 8.0)]  # fmt: skip
+
+
+def make_org(path: Path) -> Path:
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE dept (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute(
+            "CREATE TABLE staff (id INTEGER PRIMARY KEY, name TEXT, dept INTEGER, salary REAL)"
+        )  # fmt: skip  (no declared key: inferred from the data)
+        conn.executemany("INSERT INTO dept VALUES (?, ?)", DEPTS)
+        conn.executemany("INSERT INTO staff VALUES (?, ?, ?, ?)", STAFF)
+    conn.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def org(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_org(tmp_path_factory.mktemp("org") / "org.sqlite")
+
+
+WRONG = {
+    "count_distinct": ("SELECT count(DISTINCT dept) FROM staff", "SELECT count(*) FROM staff"),
+    "extra_join": ("SELECT name FROM dept",
+                   "SELECT d.name FROM dept d JOIN staff s ON s.dept = d.id"),
+    "hard_coded_key": ("SELECT s.name FROM staff s JOIN dept d ON s.dept = d.id WHERE d.name = 'Ops'",
+                       "SELECT name FROM staff WHERE dept = 2"),
+    "like_for_eq": ("SELECT name FROM dept WHERE name LIKE '%Ops%'",
+                    "SELECT name FROM dept WHERE name = 'Ops'"),
+    "double_quoted_string": (
+        'SELECT count(*) FROM staff s JOIN dept d ON s.dept = d.id WHERE d.name = "Ops"',
+        "SELECT count(*) FROM staff WHERE dept = 2",
+    ),
+    "empty_result": ("SELECT name FROM staff WHERE salary > 100",
+                     "SELECT name FROM staff WHERE salary > 1000"),
+}  # fmt: skip
+EQUIVALENT = {
+    "in_exists": ("SELECT name FROM staff WHERE dept IN (SELECT id FROM dept WHERE name = 'Ops')",
+                  "SELECT s.name FROM staff s WHERE EXISTS "
+                  "(SELECT 1 FROM dept d WHERE d.id = s.dept AND d.name = 'Ops')"),
+    "predicate_order": ("SELECT name FROM staff WHERE salary > 9 AND dept < 4",
+                        "SELECT name FROM staff WHERE dept < 4 AND 9 < salary"),
+    "join_order": ("SELECT s.name, d.name FROM staff s JOIN dept d ON s.dept = d.id",
+                   "SELECT s.name, d.name FROM dept d JOIN staff s ON d.id = s.dept"),
+    "distinct_group_by": ("SELECT DISTINCT dept FROM staff", "SELECT dept FROM staff GROUP BY dept"),
+    "max_vs_top_one": (  # an empty table: one NULL row vs no row, both "nothing there"
+        "SELECT max(salary) FROM staff",
+        "SELECT salary FROM staff ORDER BY salary DESC LIMIT 1",
+    ),
+    "top_one": ("SELECT name FROM staff ORDER BY salary DESC LIMIT 1",
+                "SELECT t.name FROM staff AS t ORDER BY t.salary DESC LIMIT 1"),
+}  # fmt: skip
+
+
+def _task(db: Path, gold: str, name: str) -> SqlTask:
+    return SqlTask(name, "?", str(db), (gold,), dialect="sqlite")
+
+
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_a_lucky_candidate_gets_a_counterexample(org, tmp_path, name):
+    gold, lucky = WRONG[name]
+    task = _task(org, gold, name)
+    with VerifierContext() as ctx:
+        assert verify(task, lucky, ctx=ctx).passed, "lucky on the original data"
+    config = CounterexampleConfig(cache_dir=tmp_path, time_budget_s=20)
+    with VerifierContext(VerifyConfig(counterexamples=config)) as ctx:
+        verdict = verify(task, lucky, ctx=ctx)
+        assert verify(task, gold, ctx=ctx).passed  # the gold has none against itself
+    assert verdict.reason is Reason.WRONG_RESULT, verdict.evidence.get("counterexample")
+    found = verdict.evidence["counterexample"]
+    assert found["found"] and Path(found["database"]).is_file()
+    assert found["gold_result"] != found["candidate_result"]
+    assert 0 <= found["rows_total"] <= 8  # shrunk to a readable size
+    assert "counterexample database" in verdict.detail
+    assert verdict.checks[-1].name == "counterexample" and verdict.checks[-1].status == "failed"
+    # the database shows it: gold and candidate differ there when run directly
+    with sqlite3.connect(found["database"]) as conn:
+        assert sorted(conn.execute(gold).fetchall()) != sorted(conn.execute(lucky).fetchall())
+    conn.close()
+
+
+@pytest.mark.parametrize("name", sorted(EQUIVALENT))
+def test_an_equivalent_rewrite_gets_none(org, tmp_path, name):
+    gold, rewrite = EQUIVALENT[name]
+    config = CounterexampleConfig(cache_dir=tmp_path)
+    with VerifierContext(VerifyConfig(counterexamples=config)) as ctx:
+        verdict = verify(_task(org, gold, name), rewrite, ctx=ctx)
+    assert verdict.passed, verdict.detail
+    searched = verdict.evidence["counterexample"]
+    assert not searched["found"] and searched["searched"] >= 10
+    assert "not_null:staff.dept" in searched["inferred"]
+
+
+def test_a_repeated_sample_is_answered_from_the_cache(org, tmp_path):
+    gold, lucky = WRONG["count_distinct"]
+    task = _task(org, gold, "repeat")
+    config = CounterexampleConfig(cache_dir=tmp_path)
+    with VerifierContext(VerifyConfig(counterexamples=config)) as ctx:
+        first = verify(task, lucky, ctx=ctx)
+    with VerifierContext(VerifyConfig(counterexamples=config)) as ctx:
+        ctx.gold_cache.clear()
+        again = verify(task, "select   COUNT(*) from staff", ctx=ctx)
+        runs = ctx.executions
+    assert again.evidence["counterexample"]["cache_hit"] is True
+    assert not first.evidence["counterexample"]["cache_hit"]
+    assert again.detail == first.detail
+    assert runs <= 3  # candidate and gold on the original database; no search ran
+
+
+def test_per_task_setting_and_schema_only_generation(org, tmp_path):
+    gold, lucky = WRONG["count_distinct"]
+    settings = {"cache_dir": str(tmp_path), "realistic": False}
+    task = SqlTask("t", "?", str(org), (gold,), dialect="sqlite",
+                   compare={"counterexamples": settings})  # fmt: skip
+    with VerifierContext() as ctx:
+        verdict = verify(task, lucky, ctx=ctx)
+    assert verdict.reason is Reason.WRONG_RESULT
+    assert verdict.evidence["counterexample"]["inferred"] == []
+
+
+def test_duckdb_databases_are_searched_too(org, tmp_path):
+    duck = tmp_path / "org.duckdb"
+    import_sqlite(org, duck)
+    gold, lucky = WRONG["count_distinct"]
+    config = CounterexampleConfig(cache_dir=tmp_path / "cache", databases=12, extra=0)
+    with VerifierContext(VerifyConfig(counterexamples=config)) as ctx:
+        verdict = verify(_task(duck, gold, "duck"), lucky, ctx=ctx)
+    assert verdict.reason is Reason.WRONG_RESULT
+    assert verdict.evidence["counterexample"]["database"].endswith(".duckdb")
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "duckdb"])
+@pytest.mark.parametrize(
+    "answer",
+    ["SELECT name FROM dept; -- the names", "-- names\nSELECT name FROM dept;\n/* done */"],
+)
+def test_a_trailing_comment_is_not_a_second_statement(org, tmp_path, engine, answer):
+    db = org
+    if engine == "duckdb":
+        db = tmp_path / "org.duckdb"
+        import_sqlite(org, db)
+    task = _task(db, "SELECT name FROM dept", "comment")
+    with VerifierContext() as ctx:
+        assert verify(task, f"```sql\n{answer}\n```", ctx=ctx).passed
+        refused = verify(task, "```sql\nSELECT name FROM dept; -- x\nSELECT 1\n```", ctx=ctx)
+    assert refused.reason is Reason.POLICY_VIOLATION and "2 statements" in refused.detail
+
+
+def test_the_cli_flag_turns_the_search_on(org, tmp_path, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from rlaif_sql.cli import main
+
+    monkeypatch.setenv("RLAIF_SQL_CACHE", str(tmp_path / "cache"))
+    gold, lucky = WRONG["count_distinct"]
+    (tmp_path / "tasks.jsonl").write_text(json.dumps(
+        {"task_id": "t", "question": "?", "db": str(org), "gold_sql": gold, "dialect": "sqlite"}) + "\n")  # fmt: skip
+    (tmp_path / "c.jsonl").write_text(json.dumps(
+        {"task_id": "t", "candidate_id": "c", "completion": lucky}) + "\n")  # fmt: skip
+    outcomes = {}
+    for flag in ([], ["--counterexamples"]):
+        out = tmp_path / f"v{len(flag)}.jsonl"
+        args = ["verify", "--tasks", str(tmp_path / "tasks.jsonl"), "--candidates",
+                str(tmp_path / "c.jsonl"), "--out", str(out), "--no-progress", "--workers", "1"]  # fmt: skip
+        result = CliRunner().invoke(main, args + flag)
+        assert result.exit_code == 0, result.output
+        outcomes[bool(flag)] = json.loads(out.read_text())
+    assert outcomes[False]["reason"] == "ok"
+    assert outcomes[True]["reason"] == "wrong_result"
+    database = outcomes[True]["evidence"]["counterexample"]["database"]
+    assert database.startswith(str((tmp_path / "cache").resolve()))

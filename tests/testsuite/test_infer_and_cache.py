@@ -1,0 +1,151 @@
+"""Rules inferred from the original data are listed, kept by generation and switchable off;
+suites are keyed by content, keep plain variants and record their time budget; shrinking keeps
+foreign keys and the property it shrinks for."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from rlaif_sql.models import SqlTask
+from rlaif_sql.testsuite.cache import ENV, cache_root
+from rlaif_sql.testsuite.counterexample import cascade, shrink
+from rlaif_sql.testsuite.distil import SuiteConfig, build_suite
+from rlaif_sql.testsuite.generate import draw_databases
+from rlaif_sql.testsuite.infer import infer_constraints
+from rlaif_sql.testsuite.schema_info import read_column_values, read_schema_info
+from rlaif_sql.verifiers.context import VerifierContext
+from tests.testsuite.test_counterexample import make_org
+
+
+@pytest.fixture(scope="module")
+def org(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = make_org(tmp_path_factory.mktemp("org") / "org.sqlite")
+    with sqlite3.connect(path) as conn:  # a link table whose key is NULL-able but never NULL
+        conn.execute("CREATE TABLE badge (id INTEGER PRIMARY KEY, staff_id INTEGER, label TEXT)")
+        conn.executemany("INSERT INTO badge VALUES (?, ?, ?)",
+                         [(1, 1, "a"), (2, 1, "b"), (3, 2, "a")])  # fmt: skip
+    conn.close()
+    return path
+
+
+def test_inferred_rules_are_listed(org):
+    info, found = infer_constraints(org, read_schema_info(org))
+    labels = {i.label for i in found}
+    assert {"not_null:staff.dept", "not_null:badge.staff_id", "unique:staff.name",
+            "unique:dept.name"} <= labels  # fmt: skip
+    assert "foreign_key:staff.dept->dept.id" in labels  # name points at dept, values all there
+    assert "foreign_key:badge.staff_id->staff.id" in labels
+    assert "unique:staff.salary" not in labels  # a measure: distinct by chance, not a key
+    assert "unique:badge.label" not in labels  # too few rows to tell
+    assert info.table("staff").column("dept").not_null
+    assert ("name",) in info.table("staff").unique
+
+
+def test_inferred_rules_switch_off_by_kind_or_label(org):
+    _, found = infer_constraints(org, read_schema_info(org), off=("unique", "not_null:staff.dept"))
+    labels = {i.label for i in found}
+    assert not any(label.startswith("unique:") for label in labels)
+    assert "not_null:staff.dept" not in labels and "not_null:staff.name" in labels
+
+
+# generation itself runs hypothesis (a nested @given is refused): seeds are parameters here
+@pytest.mark.parametrize("seed", range(8))
+def test_generated_data_keeps_the_inferred_rules(org, seed):
+    info, _ = infer_constraints(org, read_schema_info(org))
+    values = read_column_values(org, info)
+    for rows in draw_databases(info, values, seed, 3, 5, realistic=True, min_rows=1):
+        dept_ids = {r[0] for r in rows["dept"]}
+        staff_ids = {r[0] for r in rows["staff"]}
+        names = [r[1] for r in rows["staff"]]
+        assert len(names) == len(set(names)) and None not in names
+        assert all(r[2] is not None and r[2] in dept_ids for r in rows["staff"])
+        assert all(r[1] in staff_ids for r in rows["badge"])
+
+
+@pytest.mark.parametrize(("seed", "keep"), [(s, s % 4) for s in range(12)])
+def test_shrinking_keeps_foreign_keys_and_the_property(org, seed, keep):
+    info, _ = infer_constraints(org, read_schema_info(org))
+    values = read_column_values(org, info)
+    rows = draw_databases(info, values, seed, 1, 5, realistic=True, min_rows=1)[0]
+
+    def keeps(candidate):  # "at least `keep` staff rows" as the property to preserve
+        return len(candidate["staff"]) >= min(keep, len(rows["staff"]))
+
+    small = shrink(info, rows, keeps, deadline=float("inf"))
+    assert keeps(small)
+    assert len(small["staff"]) == min(keep, len(rows["staff"]))  # nothing more is kept
+    assert cascade(info, small) == small  # every foreign key still points at a row
+    assert sum(map(len, small.values())) <= sum(map(len, rows.values()))
+
+
+def test_the_cache_directory_setting_environment_and_default(tmp_path, monkeypatch):
+    assert cache_root(tmp_path / "x") == (tmp_path / "x").resolve()
+    monkeypatch.setenv(ENV, str(tmp_path / "env"))
+    assert cache_root(None) == (tmp_path / "env").resolve()
+    monkeypatch.delenv(ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root(None) == (tmp_path / "xdg" / "rlaif_sql").resolve()
+    monkeypatch.chdir(tmp_path)
+    assert cache_root("rel").is_absolute()
+
+
+def test_suites_are_keyed_by_content_and_keep_plain_variants(org, tmp_path):
+    config = SuiteConfig(cache_dir=tmp_path, size=4, candidates=10, plain=2)
+    gold = "SELECT name FROM staff WHERE salary > 10"
+    first = SqlTask("a", "?", str(org), (gold,), dialect="sqlite")
+    with VerifierContext() as ctx:
+        suite = build_suite(first, ctx, config)
+        runs = ctx.executions
+        again = build_suite(replace(first, task_id="b"), ctx, config)  # same gold, other task
+        assert ctx.executions == runs  # from the cache: nothing ran
+    assert again == suite and suite.plain >= 1 and len(suite.databases) >= suite.plain
+    assert "not_null:staff.dept" in suite.inferred
+    assert all(Path(d).is_absolute() and Path(d).is_file() for d in suite.databases)
+    assert not suite.budget_exhausted
+    schema_only = build_suite(first, VerifierContext(), replace(config, realistic=False))
+    assert schema_only.inferred == ()
+
+
+def test_an_undersized_suite_is_rebuilt_on_request(org, tmp_path):
+    config = SuiteConfig(cache_dir=tmp_path, size=4, candidates=10, time_budget_s=1e-9)
+    task = SqlTask("a", "?", str(org), ("SELECT name FROM staff WHERE salary > 10",),
+                   dialect="sqlite")  # fmt: skip
+    with VerifierContext() as ctx:
+        first = build_suite(task, ctx, config)
+        assert first.budget_exhausted and first.tried <= 1
+    with VerifierContext() as ctx:
+        build_suite(task, ctx, config)
+        assert ctx.executions == 0  # cached as it was
+        build_suite(task, ctx, replace(config, rebuild_undersized=True))
+        assert ctx.executions > 0  # rebuilt
+
+
+def test_suite_manifests_store_names_so_the_cache_can_move(org, tmp_path):
+    config = SuiteConfig(cache_dir=tmp_path / "one", size=2, candidates=6)
+    task = SqlTask("a", "?", str(org), ("SELECT count(DISTINCT dept) FROM staff",),
+                   dialect="sqlite")  # fmt: skip
+    with VerifierContext() as ctx:
+        built = build_suite(task, ctx, config)
+    os.rename(tmp_path / "one", tmp_path / "two")
+    with VerifierContext() as ctx:
+        moved = build_suite(task, ctx, replace(config, cache_dir=tmp_path / "two"))
+        assert ctx.executions == 0
+    assert [Path(d).name for d in moved.databases] == [Path(d).name for d in built.databases]
+    assert all(Path(d).is_file() for d in moved.databases)
+
+
+def test_twins_repeat_a_row_with_fresh_keys(org):
+    from rlaif_sql.testsuite.twins import twins
+
+    info, _ = infer_constraints(org, read_schema_info(org))
+    rows = {"dept": [(1, "Ops")], "staff": [(1, "Ann", 1, 10.0)], "badge": []}
+    out = twins(info, rows)
+    assert out is not None and out["badge"] == []
+    assert out["staff"] == [(1, "Ann", 1, 10.0), (2, "Ann 2", 1, 10.0)]  # id and unique name
+    assert out["dept"] == [(1, "Ops"), (2, "Ops 2")]
+    assert cascade(info, out) == out
