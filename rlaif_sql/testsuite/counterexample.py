@@ -183,12 +183,15 @@ def query_tables(sql: str, dialect: str) -> set[str]:
 
 def _pool(task: SqlTask, ctx: Any, config: CounterexampleConfig, digest: str, literals: list[Any],
           tables: set[str], seed: int, count: int) -> Pool:  # fmt: skip
+    policy = ctx.policy_for(task)  # denied columns get synthetic values, never the original's
     key = content_key(VERSION, "pool", digest, sorted(map(repr, set(literals))), sorted(tables),
-                      seed, count, config.max_rows, config.realistic, sorted(config.infer_off))  # fmt: skip
+                      seed, count, config.max_rows, config.realistic, sorted(config.infer_off),
+                      sorted(policy.deny_columns))  # fmt: skip
     folder = config.root / "pools" / key
     return ctx.shared(("cx-pool", key), lambda: build_pool(
         task.db, folder, literals=literals, seed=seed, count=count, max_rows=config.max_rows,
-        realistic=config.realistic, infer_off=config.infer_off, tables=tables))  # fmt: skip
+        realistic=config.realistic, infer_off=config.infer_off, tables=tables,
+        hidden=policy.column_denied))  # fmt: skip
 
 
 def _explain(

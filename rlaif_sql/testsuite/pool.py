@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,12 +66,16 @@ def generation_schema(
 def build_pool(
     db: str | Path, folder: Path, *, literals: Sequence[Any], seed: int, count: int,
     max_rows: int, realistic: bool, infer_off: Collection[str] = (),
-    tables: Collection[str] | None = None,
+    tables: Collection[str] | None = None, hidden: Callable[[str, str], bool] | None = None,
 ) -> Pool:  # fmt: skip
     """The pool in `folder`, drawn and written there unless a manifest already lists it.
     With `tables` (lower-case names) only those and the tables their foreign keys point at
-    get rows; the rest stay empty (a legal state, and much cheaper to draw)."""
+    get rows; the rest stay empty (a legal state, and much cheaper to draw). Columns for
+    which `hidden(table, column)` holds (a policy's denied columns) get no values from the
+    original, so candidates never run on a copy of data the policy keeps from them."""
     info, labels, values = generation_schema(db, realistic=realistic, infer_off=infer_off)
+    if hidden is not None:
+        values = {k: [] if hidden(*k.split(".", 1)) else v for k, v in values.items()}
     manifest = folder / "pool.json"
     saved = read_json(manifest)
     if saved is not None:

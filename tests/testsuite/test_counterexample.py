@@ -188,3 +188,28 @@ def test_the_cli_flag_turns_the_search_on(org, tmp_path, monkeypatch):
     assert outcomes[True]["reason"] == "wrong_result"
     database = outcomes[True]["evidence"]["counterexample"]["database"]
     assert database.startswith(str((tmp_path / "cache").resolve()))
+
+
+def test_pools_never_copy_the_values_of_denied_columns(revenue_db: Path, tmp_path: Path) -> None:
+    import duckdb
+
+    from rlaif_sql.policy import load_policy
+    from rlaif_sql.testsuite.pool import build_pool
+
+    policy = load_policy("policy.toml", base_dir=Path(__file__).parents[2] / "examples" / "revenue")
+    with duckdb.connect(str(revenue_db), read_only=True) as conn:
+        real = {row[0] for row in conn.execute("SELECT email FROM customers").fetchall()}
+
+    def emails(hidden: object) -> set[str]:
+        pool = build_pool(revenue_db, tmp_path / str(hidden is None), literals=[], seed=0,
+                          count=6, max_rows=6, realistic=True, tables={"customers"},
+                          hidden=hidden)  # fmt: skip
+        found: set[str] = set()
+        for db in pool.databases:
+            with duckdb.connect(db, read_only=True) as conn:
+                found |= {r[0] for r in conn.execute("SELECT email FROM customers").fetchall()}
+        return found - {None}
+
+    assert emails(None) & real  # without the policy the pool copies real addresses
+    drawn = emails(policy.column_denied)
+    assert drawn and not drawn & real  # with it: rows, but no address from the original
