@@ -114,14 +114,12 @@ def test_judge_failures_are_counted_outcomes(reply, outcome):
 
 
 def test_votes_that_disagree_are_low_agreement():
-    import itertools
-
-    flips = itertools.cycle(["short", "long"])
-
+    # each order's votes (seeds 0, 1, 2) say short, short, long: 2 of 3 agree in both orders.
+    # Decided by the vote's seed, not by call order: the calls run on several threads.
     def script(body):
         if body.get("max_tokens") == 1:
             return Reply(content="A")
-        want = "short" if body.get("temperature", 0) == 0 else next(flips)
+        want = "long" if body.get("seed") == 2 else "short"
         return Reply(content=verdict("A" if shown_first(body) == want else "B"))
 
     [j], _ = judge_with(script, votes=3, min_agreement=0.8)
