@@ -230,21 +230,7 @@ def run_fresh(req: dict[str, Any], plugin: Any) -> dict[str, Any]:
     end_job(req, t_pid, two)
     if status is None:
         status = os.waitpid(t_pid, 0)[1]
-    io.drain(0.2)
-    io.close()
-    events, malformed = reaper.parse_report(bytes(io.report))
-    c_status = candidate.says(ZYGOTE, req["job_id"], "status") if c_pid is not None else None
-    return {
-        "exit_code": os.waitstatus_to_exitcode(status),
-        "timed_out": timed_out,
-        "report_overflow": io.overflow,
-        "events": events,
-        "forged_lines": malformed,
-        "elapsed_s": round(elapsed, 4),
-        "output_tail": bytes(io.output).decode("utf-8", "replace"),
-        "candidate_exit": None if c_status is None else os.waitstatus_to_exitcode(c_status),
-        "candidate_oom": reaper.oom_kills(req.get("cgroups") or []) > ooms,
-    }
+    return job_result(req, io, status, timed_out, elapsed, ooms, c_pid is not None)
 
 
 def end_job(req: dict[str, Any], t_pid: int, two: bool) -> None:
@@ -289,10 +275,16 @@ def run_with_zygote(req: dict[str, Any], zygote: Any) -> dict[str, Any]:
     if status is None:  # the zygote is broken: forget it, the host retries the job
         TASKS.drop(req["task_key"])
         raise RuntimeError("the task's test zygote did not report its test process")
+    return job_result(req, io, status, timed_out, elapsed, ooms, True)
+
+
+def job_result(req: dict[str, Any], io: Any, status: int, timed_out: bool, elapsed: float,
+               ooms: int, had_candidate: bool) -> dict[str, Any]:  # fmt: skip
+    """The facts of a finished job, read from its pipes, the candidate zygote and cgroups."""
     io.drain(0.2)
     io.close()
     events, malformed = reaper.parse_report(bytes(io.report))
-    c_status = candidate.says(ZYGOTE, req["job_id"], "status")
+    c_status = candidate.says(ZYGOTE, req["job_id"], "status") if had_candidate else None
     return {
         "exit_code": os.waitstatus_to_exitcode(status),
         "timed_out": timed_out,

@@ -121,6 +121,18 @@ class Connection:
             self._fail("protocol", f"the candidate sent a malformed value: {exc}")
 
 
+def import_failure(hello: dict[str, Any]) -> dict[str, Any] | None:
+    """The facts of the candidate's failed import, from its first message (None: it imported),
+    bounded and typed before they reach the report."""
+    if "import_error" not in hello or type(hello["import_error"]) is not dict:
+        return None
+    facts = {k: hello["import_error"].get(k) for k in ("exc", "kinds", "errno")}
+    facts["message"] = str(hello["import_error"].get("message", ""))[:300]
+    if not isinstance(facts["kinds"], list):
+        facts["kinds"] = [str(facts["exc"])]
+    return facts
+
+
 def stdlib_module(name: Any) -> Any:
     """The test process's own copy of a standard-library module the candidate imported
     (MBPP asserts use `sys`/`math` that the reference imports), else None."""

@@ -25,7 +25,7 @@ import types
 from typing import Any
 
 import pytest
-from proxy import CandidateGone, Connection, proxy_module
+from proxy import CandidateGone, Connection, import_failure, proxy_module
 
 
 class Reporter:
@@ -170,11 +170,7 @@ class TrustedPlugin:
             hello = connection.receive()
         except CandidateGone:
             return None
-        if "import_error" in hello and type(hello["import_error"]) is dict:
-            facts = {k: hello["import_error"].get(k) for k in ("exc", "kinds", "errno")}
-            facts["message"] = str(hello["import_error"].get("message", ""))[:300]
-            if not isinstance(facts["kinds"], list):
-                facts["kinds"] = [str(facts["exc"])]
+        if (facts := import_failure(hello)) is not None:
             self.reporter.emit("import", ok=False, **facts)
             pytest.exit("the candidate module failed to import", returncode=3)
         if type(hello.get("exports")) is not dict:

@@ -25,7 +25,7 @@ import types
 from typing import Any
 
 import pytest
-from proxy import CandidateGone, Connection, stdlib_module
+from proxy import CandidateGone, Connection, import_failure, stdlib_module
 from pytest_plugin import Dummy, Reporter, TrustedPlugin, free_names
 
 
@@ -150,11 +150,7 @@ class ZygotePlugin(TrustedPlugin):
             hello = connection.receive()
         except CandidateGone:
             return False
-        if "import_error" in hello and type(hello["import_error"]) is dict:
-            facts = {k: hello["import_error"].get(k) for k in ("exc", "kinds", "errno")}
-            facts["message"] = str(hello["import_error"].get("message", ""))[:300]
-            if not isinstance(facts["kinds"], list):
-                facts["kinds"] = [str(facts["exc"])]
+        if (facts := import_failure(hello)) is not None:
             self.reporter.emit("import", ok=False, **facts)
             return False
         exports = hello.get("exports")
