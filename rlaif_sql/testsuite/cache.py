@@ -12,16 +12,21 @@ PosixPath('/home/me/.cache/rlaif_sql')
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import hashlib
 import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from rlaif_sql.errors import ConfigError
 
 ENV = "RLAIF_SQL_CACHE"
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 _LOCK = threading.Lock()
+T = TypeVar("T")
 
 
 def cache_root(setting: str | Path | None = None) -> Path:
@@ -77,3 +82,26 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     return str(value)
+
+
+def settings_from_value(cls: type[T], value: Any, setting: str, what: str) -> T | None:
+    """A settings dataclass from a task's `compare.<setting>`: true, false, or a table of its
+    fields (a misspelled field is a ConfigError naming the nearest one)."""
+    if not value:
+        return None
+    if value is True:
+        return cls()
+    if not isinstance(value, dict):
+        raise ConfigError(f"compare.{setting}={value!r} must be true or a table of {what} options")
+    known = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    for name in value:
+        if name not in known:
+            near = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {near[0]}?" if near else f" (known: {', '.join(known)})"
+            raise ConfigError(f"compare.{setting} has no option {name!r}{hint}")
+    fields: dict[str, Any] = dict(value)
+    if "cache_dir" in fields:
+        fields["cache_dir"] = Path(fields["cache_dir"])
+    if "infer_off" in fields:
+        fields["infer_off"] = tuple(fields["infer_off"])
+    return cls(**fields)

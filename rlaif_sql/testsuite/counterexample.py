@@ -36,7 +36,14 @@ from sqlglot import exp
 
 from rlaif_sql.errors import ConfigError
 from rlaif_sql.models import SqlTask
-from rlaif_sql.testsuite.cache import cache_root, content_key, file_digest, read_json, write_json
+from rlaif_sql.testsuite.cache import (
+    cache_root,
+    content_key,
+    file_digest,
+    read_json,
+    settings_from_value,
+    write_json,
+)
 from rlaif_sql.testsuite.compare_on import GoldQuery, differs
 from rlaif_sql.testsuite.generate import Rows, creation_order, query_literals, write_database
 from rlaif_sql.testsuite.pool import Pool, build_pool, read_rows
@@ -77,20 +84,7 @@ class CounterexampleConfig:
     @classmethod
     def from_value(cls, value: Any) -> CounterexampleConfig | None:
         """From a task's `compare.counterexamples`: true, false, or a table of these fields."""
-        if not value:
-            return None
-        if value is True:
-            return cls()
-        if isinstance(value, dict):
-            fields: dict[str, Any] = {
-                k: Path(v) if k == "cache_dir" else v for k, v in value.items()
-            }
-            if "infer_off" in fields:
-                fields["infer_off"] = tuple(fields["infer_off"])
-            return cls(**fields)
-        raise ConfigError(
-            f"compare.counterexamples={value!r} must be true or a table of search options"
-        )
+        return settings_from_value(cls, value, "counterexamples", "search")
 
     def key(self) -> dict[str, Any]:
         raw = asdict(self)

@@ -28,7 +28,7 @@ from typing import Any
 from rlaif_sql.errors import ConfigError
 from rlaif_sql.models import SqlTask
 from rlaif_sql.sandboxes.results import ExecutionResult
-from rlaif_sql.testsuite.cache import cache_root, content_key, file_digest
+from rlaif_sql.testsuite.cache import cache_root, content_key, file_digest, settings_from_value
 from rlaif_sql.testsuite.generate import draw_rows, query_literals, write_database
 from rlaif_sql.testsuite.mutate import mutants
 from rlaif_sql.testsuite.pool import generation_schema
@@ -73,18 +73,7 @@ class SuiteConfig:
     @classmethod
     def from_value(cls, value: Any) -> SuiteConfig | None:
         """From a task's `compare.test_suite`: true, false, or a table of these fields."""
-        if not value:
-            return None
-        if value is True:
-            return cls()
-        if isinstance(value, dict):
-            fields: dict[str, Any] = {
-                k: Path(v) if k == "cache_dir" else v for k, v in value.items()
-            }
-            if "infer_off" in fields:
-                fields["infer_off"] = tuple(fields["infer_off"])
-            return cls(**fields)
-        raise ConfigError(f"compare.test_suite={value!r} must be true or a table of suite options")
+        return settings_from_value(cls, value, "test_suite", "suite")
 
 
 @dataclass(frozen=True)

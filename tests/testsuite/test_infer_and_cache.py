@@ -149,3 +149,18 @@ def test_twins_repeat_a_row_with_fresh_keys(org):
     assert out["staff"] == [(1, "Ann", 1, 10.0), (2, "Ann 2", 1, 10.0)]  # id and unique name
     assert out["dept"] == [(1, "Ops"), (2, "Ops 2")]
     assert cascade(info, out) == out
+
+
+@pytest.mark.parametrize("setting", ["test_suite", "counterexamples"])
+def test_a_misspelled_task_setting_names_the_nearest_option(setting: str) -> None:
+    from rlaif_sql.errors import ConfigError
+    from rlaif_sql.testsuite.counterexample import CounterexampleConfig
+    from rlaif_sql.testsuite.distil import SuiteConfig
+
+    cls = {"test_suite": SuiteConfig, "counterexamples": CounterexampleConfig}[setting]
+    with pytest.raises(
+        ConfigError, match=rf"compare.{setting} has no option 'max_row'; did you mean max_rows\?"
+    ):
+        cls.from_value({"max_row": 3})
+    assert cls.from_value({"max_rows": 3, "infer_off": ["unique"]}).infer_off == ("unique",)
+    assert cls.from_value(False) is None and cls.from_value(True) == cls()
