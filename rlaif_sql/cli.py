@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ import click
 
 from rlaif_sql.cli_options import (
     by_user,
-    engine_config,
     engine_options,
     html_option,
     html_path,
@@ -25,7 +23,6 @@ from rlaif_sql.cli_options import (
     progress_option,
     sandbox_options,
     tasks_option,
-    verify_config,
 )
 from rlaif_sql.cli_pipeline import add_pipeline_commands, run_step
 from rlaif_sql.cli_train import train
@@ -129,8 +126,7 @@ def main() -> None:
 def verify(
     config_path: Path | None, tasks_path: Path | None, cands_path: Path | None,
     out_path: Path | None, resume: bool, all_tasks: bool, progress: bool,
-    workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool,
-    counterexamples: bool, engine: str, ray_address: str | None, actors: int, html_out: str | None,
+    settings: VerifyConfig, html_out: str | None,
 ) -> None:  # fmt: skip
     """Run every hard check on each candidate.
 
@@ -154,10 +150,7 @@ def verify(
     if all_tasks:
         raise click.UsageError("--all belongs to CONFIG mode (a config's task subset)")
     assert tasks_path and cands_path and out_path
-    _verify_files(tasks_path, cands_path, out_path, resume, progress,
-                  replace(verify_config(workers, timeout, memory_mb, max_rows, test_suite,
-                                        counterexamples),
-                          engine=engine_config(engine, ray_address, actors)),
+    _verify_files(tasks_path, cands_path, out_path, resume, progress, settings,
                   html_path(html_out, out_path.with_suffix(".html")))  # fmt: skip
 
 
@@ -211,23 +204,14 @@ def _verify_files(tasks_path: Path, cands_path: Path, out_path: Path, resume: bo
 @main.command()
 @tasks_option
 @sandbox_options
-def validate(
-    tasks_path: Path,
-    workers: int,
-    timeout: float,
-    memory_mb: int,
-    max_rows: int,
-    test_suite: bool,
-    counterexamples: bool,
-) -> None:
+def validate(tasks_path: Path, settings: VerifyConfig) -> None:
     """Check every task's gold: runs, returns rows, deterministic, passes its own verifier."""
     from rlaif_sql.validate import validate_tasks
 
     tasks = load_tasks(tasks_path)
     if not tasks:
         raise NothingVerifiedError(f"{tasks_path}: the tasks file holds no tasks")
-    config = verify_config(workers, timeout, memory_mb, max_rows, test_suite, counterexamples)
-    with VerifierContext(config) as ctx:
+    with VerifierContext(settings) as ctx:
         problems = validate_tasks(tasks, ctx)
     for problem in problems:
         label = "warning" if problem.warning else "problem"
@@ -310,8 +294,10 @@ def backend_from_options(kind: str, options: dict[str, Any]) -> Any:
 @click.option("--max-tokens", default=160, show_default=True)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @progress_option
+@sandbox_options
 def eval_cmd(kind: str, tasks_path: Path, n: int, limit: int | None, max_tokens: int,
-             out_path: Path | None, progress: bool, **options: Any) -> None:  # fmt: skip
+             out_path: Path | None, progress: bool, settings: VerifyConfig,
+             **options: Any) -> None:  # fmt: skip
     """Execution accuracy, pass rate per check, row-count accuracy, length, no-SQL rate, of a
     local model, an OpenAI-compatible endpoint or a JSONL of completions."""
     from rlaif_sql.evaluate import EvalConfig, evaluate
@@ -324,7 +310,8 @@ def eval_cmd(kind: str, tasks_path: Path, n: int, limit: int | None, max_tokens:
 
         check_output(out_path, {"tasks": tasks_path})
     backend = backend_from_options(kind, options)
-    report = evaluate(tasks, backend, EvalConfig(n=n, max_tokens=max_tokens), progress=progress)
+    report = evaluate(tasks, backend, EvalConfig(n=n, max_tokens=max_tokens), verify=settings,
+                      progress=progress)  # fmt: skip
     text = json.dumps(report, indent=2, default=str)
     if out_path:
         out_path.write_text(text + "\n")

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from rlaif_sql.extras import require
 from rlaif_sql.sandboxes.results import SandboxLimits
 from rlaif_sql.verifiers.context import VerifyConfig
+from rlaif_sql.verify_settings import VerifyOptions, verify_settings
 
 
 class _Sigint:
@@ -83,71 +84,59 @@ tasks_option = click.option(
 )
 
 
-def verify_config(
-    workers: int, timeout: float, memory_mb: int, max_rows: int, test_suite: bool = False,
-    counterexamples: bool = False,
-) -> VerifyConfig:  # fmt: skip
-    """The verification settings of the sandbox options (test suites and counterexample
-    search need hypothesis, the `testsuite` extra, and import it only when asked for)."""
-    suite = search = None
-    if test_suite:
-        distil = require("rlaif_sql.testsuite.distil", extra="testsuite", feature="--test-suite")
-        suite = distil.SuiteConfig()
-    if counterexamples:
-        found = require("rlaif_sql.testsuite.counterexample", extra="testsuite",
-                        feature="--counterexamples")  # fmt: skip
-        search = found.CounterexampleConfig()
-    limits = SandboxLimits(timeout_s=timeout, memory_mb=memory_mb, max_rows=max_rows)
-    return VerifyConfig(sandbox=limits, workers=workers, test_suite=suite,
-                        counterexamples=search)  # fmt: skip
+SANDBOX_FLAGS = ("workers", "timeout", "memory_mb", "max_rows", "test_suite", "counterexamples")
+ENGINE_FLAGS = ("engine", "ray_address", "actors")
+CLI_SPELLED = {"test_suite": "--test-suite", "counterexamples": "--counterexamples",
+               "engine": "--engine ray"}  # fmt: skip
 
 
-def sandbox_options(func: Callable[..., None]) -> Callable[..., None]:
+def settings_from_flags(flags: Mapping[str, Any]) -> VerifyConfig:
+    """The verification settings of the sandbox (and engine) flags, built by the same
+    `verify_settings` as a config's [verify], [sandbox] and [engine] sections."""
+    engine = None
+    if "engine" in flags:
+        engine = {"kind": flags["engine"], "address": flags["ray_address"],
+                  "actors": flags["actors"]}  # fmt: skip
+    return verify_settings(
+        {"workers": flags["workers"], "timeout_s": flags["timeout"],
+         "test_suite": flags["test_suite"], "counterexamples": flags["counterexamples"]},
+        sandbox={"memory_mb": flags["memory_mb"], "max_rows": flags["max_rows"]},
+        engine=engine, spelled=CLI_SPELLED,
+    )  # fmt: skip
+
+
+def sandbox_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--workers, --timeout, --memory-mb, --max-rows, --test-suite, --counterexamples (and the
+    engine_options under it), passed to the command as one `settings: VerifyConfig`."""
+
+    @functools.wraps(func)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        flags = {n: kwargs.pop(n) for n in SANDBOX_FLAGS + ENGINE_FLAGS if n in kwargs}
+        return func(*args, settings=settings_from_flags(flags), **kwargs)
+
+    defaults = VerifyOptions()
     for option in reversed(
         [
-            click.option(
-                "--workers",
-                type=click.IntRange(min=1),
-                default=2,
-                show_default=True,
-                help="Sandbox worker processes.",
-            ),
-            click.option(
-                "--timeout",
-                type=click.FloatRange(min=0, min_open=True),
-                default=5.0,
-                show_default=True,
-                help="Seconds per query.",
-            ),
-            click.option(
-                "--memory-mb",
-                type=click.IntRange(min=64),
-                default=1024,
-                show_default=True,
-                help="Memory per worker (MiB).",
-            ),
-            click.option(
-                "--max-rows",
-                type=click.IntRange(min=1),
-                default=100_000,
-                show_default=True,
-                help="Largest result.",
-            ),
-            click.option(
-                "--test-suite",
-                is_flag=True,
-                help="Also check SQL on generated database variants (distilled, cached test suites).",
-            ),
-            click.option(
-                "--counterexamples",
-                is_flag=True,
-                help="Search a small database on which a passing SQL candidate differs from the "
-                "gold (cached under $RLAIF_SQL_CACHE, default ~/.cache/rlaif_sql).",
-            ),
+            click.option("--workers", type=click.IntRange(min=1), default=defaults.workers,
+                         show_default=True, help="Sandbox worker processes."),
+            click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+                         default=SandboxLimits().timeout_s, show_default=True,
+                         help="Seconds per query."),
+            click.option("--memory-mb", type=click.IntRange(min=64),
+                         default=SandboxLimits().memory_mb, show_default=True,
+                         help="Memory per worker (MiB)."),
+            click.option("--max-rows", type=click.IntRange(min=1),
+                         default=SandboxLimits().max_rows, show_default=True,
+                         help="Largest result."),
+            click.option("--test-suite", is_flag=True, help="Also check SQL on generated "
+                         "database variants (distilled, cached test suites)."),
+            click.option("--counterexamples", is_flag=True, help="Search a small database on "
+                         "which a passing SQL candidate differs from the gold (cached under "
+                         "$RLAIF_SQL_CACHE, default ~/.cache/rlaif_sql)."),
         ]
-    ):
-        func = option(func)
-    return func
+    ):  # fmt: skip
+        command = option(command)
+    return command
 
 
 def html_option(default: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -179,12 +168,3 @@ def engine_options(func: Callable[..., None]) -> Callable[..., None]:
     ):  # fmt: skip
         func = option(func)
     return func
-
-
-def engine_config(kind: str, address: str | None, actors: int) -> Any:
-    """The `EngineConfig` of --engine/--ray-address/--actors; the `ray` extra named if missing."""
-    from rlaif_sql.distributed.engine import EngineConfig
-
-    if kind == "ray":
-        require("ray", extra="ray", feature="--engine ray")
-    return EngineConfig(kind=kind, address=address, actors=actors)

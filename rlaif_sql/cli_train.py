@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from rlaif_sql.cli_options import tasks_option
+from rlaif_sql.cli_options import sandbox_options, tasks_option
 from rlaif_sql.models import load_tasks
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
 
@@ -75,14 +75,15 @@ def train_dpo_cmd(pairs: Path, beta: float, loss_type: str, **options: Any) -> N
 @train.command("sft")
 @tasks_option
 @train_options(lr=2e-4)
-def train_sft_cmd(tasks_path: Path, **options: Any) -> None:
+@sandbox_options
+def train_sft_cmd(tasks_path: Path, settings: VerifyConfig, **options: Any) -> None:
     """SFT warm start on the tasks' golds; a gold that fails `validate` is left out."""
     from rlaif_sql.train.sft import gold_answers, sft_dataset, train_sft
     from rlaif_sql.validate import validate_tasks
 
     config = _train_config(**options)  # a missing --model folder is named before any work
     tasks = load_tasks(tasks_path)
-    with VerifierContext(VerifyConfig()) as ctx:
+    with VerifierContext(settings) as ctx:
         invalid = {p.task_id for p in validate_tasks(tasks, ctx) if not p.warning}
     verified = [t for t in tasks if t.task_id not in invalid]
     if not verified:
@@ -99,12 +100,17 @@ def train_sft_cmd(tasks_path: Path, **options: Any) -> None:
 @click.option("--num-generations", default=4, show_default=True)
 @click.option("--max-completion-length", default=128, show_default=True)
 @train_options()
+@sandbox_options
 def train_grpo_cmd(
-    tasks_path: Path, num_generations: int, max_completion_length: int, **options: Any
+    tasks_path: Path,
+    num_generations: int,
+    max_completion_length: int,
+    settings: VerifyConfig,
+    **options: Any,
 ) -> None:
     """GRPO with the verifier rewards on a tasks file."""
     from rlaif_sql.train.grpo import train_grpo
 
     final, _ = train_grpo(load_tasks(tasks_path), _train_config(**options), num_generations=num_generations,
-                          max_completion_length=max_completion_length)  # fmt: skip
+                          max_completion_length=max_completion_length, verify=settings)  # fmt: skip
     click.echo(f"model: {final}")

@@ -9,7 +9,7 @@ Relative paths resolve against the config file's folder. See examples/revenue/pi
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,8 @@ from rlaif_sql.errors import ConfigError
 from rlaif_sql.judge import JudgeConfig
 from rlaif_sql.pairs import PairsConfig
 from rlaif_sql.sample import SamplingConfig
-from rlaif_sql.sandboxes.results import SandboxLimits
 from rlaif_sql.verifiers.context import VerifyConfig
+from rlaif_sql.verify_settings import make, verify_settings
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class PipelineConfig:
     sampling_backend: dict[str, Any] = field(default_factory=lambda: {"kind": "local"})
     bring: tuple[Path, ...] = ()
     """Candidate JSONL files to add as further sources (other models, earlier checkpoints)."""
-    verify: VerifyConfig = field(default_factory=lambda: VerifyConfig(workers=2))
+    verify: VerifyConfig = field(default_factory=verify_settings)
     """[verify], [sandbox] and [code_sandbox]: workers, SQL limits, code sandbox options."""
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     judge_backends: tuple[dict[str, Any], ...] = ({"kind": "local"},)
@@ -132,7 +132,7 @@ def _build(raw: dict[str, Any], path: Path) -> PipelineConfig:
     where = "[[judge.tiers]]" if tiers else "[judge.backend]"
     judge_backends = tuple(_backend(where, spec, resolve) for spec in specs)
     extras = {k: judge.pop(k) for k in ("max_ties_per_task", "conflict_sample") if k in judge}
-    engine = _make(EngineConfig, s.get("engine", {}), "[engine]")
+    verify = _verify_config(s, resolve)
     return PipelineConfig(
         tasks=resolve("[tasks] path", tasks["path"], True),
         task_limit=tasks.get("limit"),
@@ -140,29 +140,20 @@ def _build(raw: dict[str, Any], path: Path) -> PipelineConfig:
         export_dir=resolve("[export] out", export.get("out", "runs/export")),
         export_formats=export.get("formats", ("disk", "parquet", "jsonl")),
         source=export.get("source", "rlaif-sql"),
-        sampling=_make(SamplingConfig, sampling, "[sampling]"),
+        sampling=make(SamplingConfig, sampling, "[sampling]"),
         sampling_backend=sampling_backend,
         bring=bring,
-        verify=replace(_verify_config(s), engine=engine),
-        engine=engine,
-        judge=_make(JudgeConfig, judge, "[judge]"),
+        verify=verify,
+        engine=verify.engine,
+        judge=make(JudgeConfig, judge, "[judge]"),
         judge_backends=judge_backends,
         **extras,
         anchors=resolve("[anchors] path", anchors["path"], True) if "path" in anchors else None,
         kappa_threshold=anchors.get("threshold", 0.72),
         force_export=anchors.get("force", False),
-        pairs=_make(PairsConfig, s.get("pairs", {}), "[pairs]"),
+        pairs=make(PairsConfig, s.get("pairs", {}), "[pairs]"),
         path=path,
     )
-
-
-def _make(cls: type, values: dict[str, Any], section: str) -> Any:
-    """The dataclass, its own checks' messages placed in their section."""
-    try:
-        return cls(**values)
-    except ConfigError as exc:
-        message = str(exc)
-        raise ConfigError(message if section in message else f"{section} {message}") from exc
 
 
 def _backend(where: str, raw: dict[str, Any], resolve: Any) -> dict[str, Any]:
@@ -180,21 +171,9 @@ def _backend(where: str, raw: dict[str, Any], resolve: Any) -> dict[str, Any]:
     return spec
 
 
-def _verify_config(s: dict[str, dict[str, Any]]) -> VerifyConfig:
-    verify, sandbox = s.get("verify", {}), dict(s.get("sandbox", {}))
-    if "timeout_s" in verify:
-        if "timeout_s" in sandbox and sandbox["timeout_s"] != verify["timeout_s"]:
-            raise ConfigError(f"[verify] timeout_s = {verify['timeout_s']} and [sandbox] "
-                              f"timeout_s = {sandbox['timeout_s']} differ; set one of them")  # fmt: skip
-        sandbox["timeout_s"] = verify["timeout_s"]
-    code = s.get("code_sandbox", {})
-    if code:
-        from rlaif_sql.sandboxes.process import CodeSandboxConfig
-
-        _make(CodeSandboxConfig, {"workers": 1, **code}, "[code_sandbox]")  # checked now
-    return _make(VerifyConfig, {
-        "sandbox": _make(SandboxLimits, sandbox, "[sandbox]"),
-        "workers": verify.get("workers", 2),
-        "abstain_retries": verify.get("abstain_retries", 1),
-        "code_options": dict(code),
-    }, "[verify]")  # fmt: skip
+def _verify_config(s: dict[str, dict[str, Any]], resolve: Any) -> VerifyConfig:
+    verify = dict(s.get("verify", {}))
+    if "derived_dir" in verify:
+        verify["derived_dir"] = resolve("[verify] derived_dir", verify["derived_dir"])
+    return verify_settings(verify, sandbox=s.get("sandbox"), code_sandbox=s.get("code_sandbox"),
+                           engine=s.get("engine"))  # fmt: skip

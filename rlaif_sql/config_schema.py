@@ -16,6 +16,7 @@ import ast
 import difflib
 import inspect
 import itertools
+import pathlib
 import textwrap
 import types
 import typing
@@ -85,6 +86,8 @@ def field_docs(cls: type) -> dict[str, str]:
 def _kind(hint: Any) -> tuple[Any, bool]:
     """(kind, optional) of a type hint: `int | None` is an optional int."""
     args = typing.get_args(hint)
+    if hint is pathlib.Path:
+        return "path", False
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         rest = [a for a in args if a is not type(None)]
         kind, _ = _kind(rest[0])
@@ -170,6 +173,7 @@ def schema() -> dict[str, Section]:
     from rlaif_sql.sample import SamplingConfig
     from rlaif_sql.sandboxes.process import CodeSandboxConfig
     from rlaif_sql.sandboxes.results import SandboxLimits
+    from rlaif_sql.verify_settings import VerifyOptions
 
     sections = [
         Section("tasks", "the task set", (
@@ -185,13 +189,7 @@ def schema() -> dict[str, Section]:
                 "[sampling.backend]"),
         )),
         backend_section("sampling.backend"),
-        Section("verify", "the hard checks", (
-            Key("workers", int, 2, "sandbox worker processes (and verifying threads)"),
-            Key("timeout_s", float, 5.0, "seconds per SQL query (the same as [sandbox] "
-                "timeout_s; set one of them)"),
-            Key("abstain_retries", int, 1, "retries of an infrastructure failure before the "
-                "verdict is abstain"),
-        )),
+        Section("verify", "the hard checks", dataclass_keys(VerifyOptions)),
         Section("sandbox", "limits of each SQL query", dataclass_keys(SandboxLimits)),
         Section("code_sandbox", "limits of each code candidate (kind = code tasks)",
                 dataclass_keys(CodeSandboxConfig)),

@@ -21,6 +21,7 @@ from rlaif_sql.models import Reason, Task
 from rlaif_sql.sample import SamplingConfig, sample
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
 from rlaif_sql.verify import verify_many
+from rlaif_sql.verify_settings import verify_settings
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,6 @@ class EvalConfig:
     temperatures: tuple[float, ...] = (0.0, 0.7)
     max_tokens: int = 160
     seed: int = 0
-    workers: int = 2
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -43,13 +43,16 @@ def evaluate(
     backend: Backend,
     config: EvalConfig = EvalConfig(),
     *,
+    verify: VerifyConfig | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
+    """Sample `config.n` completions per task and verify them with `verify` (default:
+    `verify_settings()`, the same settings as the CLI's and a config's defaults)."""
     sampling = SamplingConfig(
         n=config.n, temperatures=config.temperatures, max_tokens=config.max_tokens, seed=config.seed
     )
     report = sample(tasks, backend, sampling, progress=progress)
-    with VerifierContext(VerifyConfig(workers=config.workers)) as ctx:
+    with VerifierContext(verify or verify_settings()) as ctx:
         verdicts = list(verify_many(tasks, report.candidates, ctx=ctx, progress=progress))
     summary = summarize(verdicts)
     by_task: dict[str, list] = defaultdict(list)

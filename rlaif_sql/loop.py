@@ -53,7 +53,8 @@ def run_loop(config: PipelineConfig, rounds: int, eval_tasks: Path | None, *, mo
                                       loss_type="sigmoid_norm"))  # fmt: skip
             entry["trained"] = model
             if held_out:
-                ev = evaluate(held_out, LocalBackend(model), EvalConfig(n=1), progress=progress)
+                ev = evaluate(held_out, LocalBackend(model), EvalConfig(n=1), verify=config.verify,
+                              progress=progress)  # fmt: skip
                 entry.update({f"heldout_{key}": ev[key] for key in
                               ("execution_accuracy", "median_response_chars", "no_sql_rate")})  # fmt: skip
             pipeline.store.set_info("round", entry)

@@ -28,6 +28,7 @@ from rlaif_sql.errors import TaskError
 from rlaif_sql.models import Candidate, CheckStatus, Reason, Task, Verdict
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
 from rlaif_sql.verify import verify_many
+from rlaif_sql.verify_settings import verify_settings
 
 RewardFunc = Callable[..., list[float | None]]
 NOT_PARSED = frozenset({Reason.NO_SQL, Reason.PARSE_ERROR, Reason.NO_CODE, Reason.SYNTAX_ERROR})
@@ -65,7 +66,7 @@ class VerifierRewards:
         cache_size: int = 50_000,
     ) -> None:
         self.tasks = {t.task_id: t for t in tasks}
-        self.ctx = VerifierContext(config)
+        self.ctx = VerifierContext(config or verify_settings())
         self.length = length or LengthBudget()
         self._cache: OrderedDict[tuple[str, str], Verdict] = OrderedDict()
         self._cache_size = cache_size

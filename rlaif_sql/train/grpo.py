@@ -30,12 +30,14 @@ def task_dataset(tasks: Sequence[Task]) -> Any:
 
 def train_grpo(tasks: Sequence[Task], config: TrainConfig, *, num_generations: int = 4,
                max_completion_length: int = 128, temperature: float = 0.9,
-               model: Any = None, tokenizer: Any = None) -> tuple[Path, Any]:  # fmt: skip
+               model: Any = None, tokenizer: Any = None,
+               verify: VerifyConfig | None = None) -> tuple[Path, Any]:  # fmt: skip
     """Train; returns the final checkpoint folder and the trainer (its log history holds the
-    rewards). `model`/`tokenizer` override config.model."""
+    rewards). `model`/`tokenizer` override config.model; `verify`: the rewards' verification
+    settings (default: `verify_settings()`, as the CLI's and a config's defaults)."""
     from trl import GRPOConfig, GRPOTrainer
 
-    rewards = VerifierRewards(tasks, VerifyConfig(workers=2))
+    rewards = VerifierRewards(tasks, verify)
     funcs: list[Any] = [
         rewards.execution_match(),
         rewards.parse_format(),
