@@ -22,15 +22,15 @@ from sqlglot import exp
 from sqlglot.tokens import TokenType
 
 from rlaif_sql.errors import TaskError
+from rlaif_sql.verifiers.profiles import Profile, profile_named
 
-PROFILES = ("strict", "spider", "bird")
 Rows = Sequence[Sequence[Any]]
 
 
 @dataclass(frozen=True)
 class CompareOptions:
     profile: str = "strict"
-    """One of strict, spider, bird."""
+    """A registered comparison profile (rlaif_sql.verifiers.profiles): strict, spider, bird."""
     float_tolerance: float = 1e-6
     """Relative tolerance for non-integral numbers (strict profile)."""
     columns: str = "exact"
@@ -39,8 +39,8 @@ class CompareOptions:
     """`auto`: ordered when the gold orders; `ignore`: never; `always`: always in order."""
 
     def __post_init__(self) -> None:
+        profile_named(self.profile)  # an unknown one: a TaskError naming the known ones
         allowed = {
-            "profile": PROFILES,
             "columns": ("exact", "subset"),
             "order": ("auto", "ignore", "always"),
         }
@@ -84,11 +84,7 @@ def strip_distinct(sql: str, dialect: str) -> str:
 def gold_orders(gold_sql: str, gold_tree: exp.Expr | None, options: CompareOptions) -> bool:
     if options.order != "auto":
         return options.order == "always"
-    if options.profile == "spider":
-        return "order by" in gold_sql.lower()
-    if options.profile == "bird" or gold_tree is None:
-        return False
-    return gold_tree.args.get("order") is not None
+    return profile_named(options.profile).orders(gold_sql, gold_tree)
 
 
 def compare_results(
@@ -98,18 +94,10 @@ def compare_results(
     """Decide whether the candidate's rows answer the question as the gold's do."""
     count_ok = row_count_close(len(gold), len(cand))
     gold, cand = [_hashable_row(r) for r in gold], [_hashable_row(r) for r in cand]
-    if options.profile == "spider":
-        match = spider_result_eq(gold, cand, order_matters=ordered)
-        detail = "" if match else _mismatch_detail(gold, cand, gold_columns, cand_columns)
-    elif options.profile == "bird":
-        match = set(map(tuple, gold)) == set(map(tuple, cand))
-        detail = "" if match else "row sets differ (BIRD compares results as sets)"
-    else:
-        match, detail = _strict_eq(
-            gold, cand, len(gold_columns), len(cand_columns), ordered=ordered, options=options
-        )
-        if not match and not detail:
-            detail = _mismatch_detail(gold, cand, gold_columns, cand_columns)
+    equal = profile_named(options.profile).equal
+    match, detail = equal(gold, cand, gold_columns, cand_columns, ordered=ordered, options=options)
+    if not match and not detail:
+        detail = _mismatch_detail(gold, cand, gold_columns, cand_columns)
     return Comparison(match, detail, count_ok)
 
 
@@ -308,3 +296,28 @@ def _spider_permutations(tab1_sets: list[set[Any]], result2: Rows) -> list[tuple
 
     extend(())
     return found
+
+
+# ---------------------------------------------------------------------- the built-in profiles
+
+
+def _strict_equal(gold: Rows, cand: Rows, gold_columns: Sequence[str], cand_columns: Sequence[str],
+                  *, ordered: bool, options: CompareOptions) -> tuple[bool, str]:  # fmt: skip
+    return _strict_eq(gold, cand, len(gold_columns), len(cand_columns), ordered=ordered,
+                      options=options)  # fmt: skip
+
+
+def _spider_equal(gold: Rows, cand: Rows, *_: Any, ordered: bool, **__: Any) -> tuple[bool, str]:
+    return spider_result_eq(gold, cand, order_matters=ordered), ""
+
+
+def _bird_equal(gold: Rows, cand: Rows, *_: Any, **__: Any) -> tuple[bool, str]:
+    match = set(map(tuple, gold)) == set(map(tuple, cand))
+    return match, "" if match else "row sets differ (BIRD compares results as sets)"
+
+
+STRICT = Profile("strict", _strict_equal,
+                 lambda sql, tree: tree is not None and tree.args.get("order") is not None)  # fmt: skip
+SPIDER = Profile("spider", _spider_equal, lambda sql, tree: "order by" in sql.lower(),
+                 strip_distinct)  # fmt: skip
+BIRD = Profile("bird", _bird_equal, lambda sql, tree: False)

@@ -18,8 +18,9 @@ from rlaif_sql.extras import require
 from rlaif_sql.models import Candidate, CheckOutcome, CheckStatus, Reason, SqlTask, Verdict
 from rlaif_sql.sandboxes.results import ExecStatus, ExecutionResult
 from rlaif_sql.schema import Schema
-from rlaif_sql.verifiers.compare import CompareOptions, compare_results, gold_orders, strip_distinct
+from rlaif_sql.verifiers.compare import CompareOptions, compare_results, gold_orders
 from rlaif_sql.verifiers.context import VerifierContext
+from rlaif_sql.verifiers.profiles import profile_named
 from rlaif_sql.verifiers.sql_extract import extract_sql
 from rlaif_sql.verifiers.sql_policy import (
     check_policy,
@@ -198,9 +199,7 @@ def engine_sql(
             if task.engine == "duckdb":
                 tree = sqlite_like_as_ilike(tree)
         sql = tree.sql(dialect=task.engine)
-    if options.profile == "spider":
-        sql = strip_distinct(sql, task.engine)
-    return sql
+    return profile_named(options.profile).engine_sql(sql, task.engine)
 
 
 def _parse_or_none(sql: str, dialect: str) -> exp.Expr | None:
