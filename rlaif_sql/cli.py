@@ -255,6 +255,7 @@ BACKEND_OPTIONS = {  # option -> backend key; the same keys as [sampling.backend
 
 def backend_options(func: Callable[..., None]) -> Callable[..., None]:
     """--backend and its options, typed and described by the config schema's backend keys."""
+    from rlaif_sql.backends.base import BACKENDS
     from rlaif_sql.config_schema import BACKEND_HELP
 
     types = {"concurrency": int, "retries": int, "batch_size": int, "threads": int,
@@ -263,7 +264,7 @@ def backend_options(func: Callable[..., None]) -> Callable[..., None]:
         func = click.option(f"--{name.replace('_', '-')}", name, type=types.get(name, str),
                             default=None, help=BACKEND_HELP[key] + ".")(func)  # fmt: skip
     return click.option(
-        "--backend", "kind", type=click.Choice(["local", "openai", "jsonl"]), default="local",
+        "--backend", "kind", type=click.Choice(BACKENDS.names()), default="local",
         show_default=True, help="Where completions come from, as [sampling.backend] kind.",
     )(func)  # fmt: skip
 

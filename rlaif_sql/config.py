@@ -132,6 +132,8 @@ def _build(raw: dict[str, Any], path: Path) -> PipelineConfig:
     where = "[[judge.tiers]]" if tiers else "[judge.backend]"
     judge_backends = tuple(_backend(where, spec, resolve) for spec in specs)
     extras = {k: judge.pop(k) for k in ("max_ties_per_task", "conflict_sample") if k in judge}
+    if "rubric" in judge:
+        judge["rubric"] = _rubric(judge["rubric"], base)
     verify = _verify_config(s, resolve)
     return PipelineConfig(
         tasks=resolve("[tasks] path", tasks["path"], True),
@@ -169,6 +171,21 @@ def _backend(where: str, raw: dict[str, Any], resolve: Any) -> dict[str, Any]:
     if spec["kind"] == "local" and spec.get("batch_size", 1) < 1:
         raise ConfigError(f"{where} batch_size = {spec['batch_size']} must be >= 1")
     return spec
+
+
+def _rubric(ref: str, base: Path) -> str:
+    """A registered rubric's name as is; a file's path resolved against the config's folder
+    (and loaded now, so a bad one is named before any model loads)."""
+    from rlaif_sql.rubrics import RUBRICS, load_rubric
+
+    if ref in RUBRICS:
+        return ref
+    try:
+        load_rubric(ref, base)
+    except ConfigError as exc:
+        raise ConfigError(f'[judge] rubric = "{ref}": {exc}') from exc
+    path = Path(ref).expanduser()
+    return str(path if path.is_absolute() else (base / path).resolve())
 
 
 def _verify_config(s: dict[str, dict[str, Any]], resolve: Any) -> VerifyConfig:

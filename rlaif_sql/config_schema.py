@@ -133,12 +133,11 @@ BACKEND_HELP = {
 @cache
 def backend_kinds() -> dict[str, tuple[Key, ...]]:
     """The keys each backend kind accepts, from its constructor's signature."""
-    from rlaif_sql.backends.jsonl import JsonlBackend
-    from rlaif_sql.backends.local import LocalBackend
-    from rlaif_sql.backends.openai_compat import OpenAIBackend
+    from rlaif_sql.backends.base import BACKENDS
 
     out = {}
-    for kind, cls in (("local", LocalBackend), ("openai", OpenAIBackend), ("jsonl", JsonlBackend)):
+    for kind in BACKENDS.names():
+        cls = BACKENDS.get(kind)
         hints = typing.get_type_hints(cls.__init__)
         keys = []
         for name, param in inspect.signature(cls.__init__).parameters.items():
@@ -147,7 +146,9 @@ def backend_kinds() -> dict[str, tuple[Key, ...]]:
             hinted, optional = _kind(hints[name])
             required = param.default is inspect.Parameter.empty
             default = None if required else param.default
-            keys.append(Key(name, hinted, default, BACKEND_HELP[name], required, optional))
+            keys.append(
+                Key(name, hinted, default, BACKEND_HELP.get(name, name), required, optional)
+            )
         out[kind] = tuple(keys)
     return out
 

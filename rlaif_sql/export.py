@@ -2,7 +2,9 @@
 
 Each row: `prompt` (system + user messages, the same prompt the policy was sampled with),
 `chosen` and `rejected` (one assistant message each), and tags: task_id, pair_id, strategy,
-source, rubric, judge_model, verifier_version. `DPOTrainer` takes the dataset as is.
+source, task_kind, rubric (name@version), judge_model and verifier_version (the version tag
+the chosen side's verdict records, e.g. `sql@1` or `code@1`). `DPOTrainer` takes the dataset
+as is.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from rlaif_sql.errors import ConfigError
-from rlaif_sql.models import Candidate, Task
+from rlaif_sql.models import Candidate, Task, Verdict
 from rlaif_sql.prompts import messages_for
 
 FORMATS = ("disk", "parquet", "jsonl")
-VERIFIER_VERSION = "rlaif-sql-verifier@1"
 
 
 def utf8(text: str) -> str:
@@ -32,7 +33,11 @@ def utf8(text: str) -> str:
 def preference_rows(
     pairs: Sequence[Mapping[str, Any]], tasks: Mapping[str, Task], candidates: Mapping[str, Candidate],
     *, source: str = "rlaif-sql", rubric: str = "", judge_model: str = "",
+    verdicts: Mapping[str, Verdict] | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
+    """One row per pair. `rubric`: the judge's rubric ref for pairs no judgment tagged;
+    `verdicts` (by candidate id) give each row the verifier's version tag ("" without)."""
+    verdicts = verdicts or {}
     prompts: dict[str, list[dict[str, str]]] = {}
     rows = []
     for pair in pairs:
@@ -47,11 +52,17 @@ def preference_rows(
             "pair_id": pair["pair_id"],
             "strategy": pair["strategy"],
             "source": source,
+            "task_kind": task.kind,
             "rubric": pair.get("rubric", rubric) or "",
             "judge_model": pair.get("judge_model", judge_model) or "",
-            "verifier_version": VERIFIER_VERSION,
+            "verifier_version": verifier_tag(verdicts.get(pair["chosen_id"])),
         })  # fmt: skip
     return rows
+
+
+def verifier_tag(verdict: Verdict | None) -> str:
+    """The version tag of the verifier that passed a candidate (`sql@1`, `code@1`, ...)."""
+    return str(verdict.evidence.get("verifier", "")) if verdict is not None else ""
 
 
 def export_dataset(

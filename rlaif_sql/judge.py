@@ -63,7 +63,8 @@ REFUSAL = re.compile(
 @dataclass(frozen=True)
 class JudgeConfig:
     rubric: str = "sql-explanation@1"
-    """The rubric (name@version) in rlaif_sql/rubrics."""
+    """A registered rubric (name@version: rlaif_sql/rubrics or a plugin's) or a rubric TOML
+    file (in a config: relative to the config's folder)."""
     margin: float = 0.6
     """Least length-adjusted probability of the winner for a pair to count."""
     votes: int = 1

@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,15 +28,15 @@ import sqlglot
 from rlaif_sql.errors import ConfigError
 from rlaif_sql.judge import Judgment
 from rlaif_sql.models import Candidate, Reason, Task, Verdict
+from rlaif_sql.registry import Registry
 
-STRATEGIES = ("verified_vs_failed", "judge", "best_vs_worst", "all")
 NOT_THE_CANDIDATES_FAULT = frozenset({Reason.ABSTAIN, Reason.TASK_ERROR})
 
 
 @dataclass(frozen=True)
 class PairsConfig:
     strategies: tuple[str, ...] = ("verified_vs_failed", "judge")
-    """Any of verified_vs_failed, judge, best_vs_worst, all."""
+    """Any of verified_vs_failed, judge, best_vs_worst, all (or a registered plugin's)."""
     max_pairs_per_task: int = 4
     """Most pairs kept per task (after the other filters)."""
     max_length_ratio: float = 3.0
@@ -45,9 +45,10 @@ class PairsConfig:
     """Drop pairs whose normalised texts are at least this similar (difflib ratio)."""
 
     def __post_init__(self) -> None:
-        unknown = [s for s in self.strategies if s not in STRATEGIES]
-        if unknown or not self.strategies:
-            raise ConfigError(f"strategies={self.strategies}: each must be one of {STRATEGIES}")
+        if not self.strategies:
+            raise ConfigError(f"strategies=(): name at least one of {PAIR_STRATEGIES.names()}")
+        for name in self.strategies:
+            PAIR_STRATEGIES.get(name)  # an unknown one: one line naming the known ones
         if self.max_pairs_per_task < 1 or self.max_length_ratio < 1:
             raise ConfigError("max_pairs_per_task and max_length_ratio must be >= 1 in [pairs]")
 
@@ -72,6 +73,68 @@ def similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
+@dataclass(frozen=True)
+class TaskGroup:
+    """What a pair strategy sees of one task: its candidates split by verdict, their
+    normalised texts, the judge's wins (all tasks) and this task's judgments."""
+
+    task_id: str
+    candidates: list[Candidate]
+    verified: list[Candidate]
+    failed: list[Candidate]
+    text: Mapping[str, str]
+    wins: Counter[str]
+    judgments: list[Judgment]
+
+    def nearness(self, a: Candidate, b: Candidate) -> float:
+        return similarity(self.text[a.candidate_id], self.text[b.candidate_id])
+
+
+Proposal = tuple[str, Candidate, Candidate, dict[str, Any]]
+"""(strategy, chosen, rejected, extra fields of the pair record)."""
+PairStrategy = Callable[[TaskGroup], list[Proposal]]
+
+
+def verified_vs_failed(g: TaskGroup) -> list[Proposal]:
+    if not g.failed:
+        return []
+    return [("verified_vs_failed", c, max(g.failed, key=lambda f: g.nearness(c, f)), {})
+            for c in g.verified]  # fmt: skip
+
+
+def every_pair(g: TaskGroup) -> list[Proposal]:
+    return [("all", c, f, {}) for c in g.verified for f in g.failed]
+
+
+def best_vs_worst(g: TaskGroup) -> list[Proposal]:
+    if not (g.verified and g.failed):
+        return []
+    best = max(g.verified, key=lambda c: (g.wins[c.candidate_id], -len(c.completion)))
+    return [("best_vs_worst", best, min(g.failed, key=lambda f: g.nearness(best, f)), {})]
+
+
+def judge_winners(g: TaskGroup) -> list[Proposal]:
+    ids = {c.candidate_id: c for c in g.candidates}
+    out: list[Proposal] = []
+    for j in g.judgments:
+        if j.decided and j.a_id in ids and j.b_id in ids:
+            a, b = ids[j.a_id], ids[j.b_id]
+            chosen, rejected = (a, b) if j.winner == "a" else (b, a)
+            out.append(("judge", chosen, rejected, {"judge_confidence": j.confidence,
+                                                    "judge_model": j.judge_model,
+                                                    "rubric": j.rubric}))  # fmt: skip
+    return out
+
+
+PAIR_STRATEGIES: Registry[PairStrategy] = Registry("pair strategy", "rlaif_sql.pair_strategies")
+"""Strategies by name (`[pairs] strategies`); third parties register through the entry-point
+group `rlaif_sql.pair_strategies` a function `(TaskGroup) -> list[Proposal]`."""
+PAIR_STRATEGIES.register("verified_vs_failed", verified_vs_failed)
+PAIR_STRATEGIES.register("all", every_pair)
+PAIR_STRATEGIES.register("best_vs_worst", best_vs_worst)
+PAIR_STRATEGIES.register("judge", judge_winners)
+
+
 def build_pairs(
     tasks: Mapping[str, Task],
     candidates: Sequence[Candidate],
@@ -90,67 +153,63 @@ def build_pairs(
     judged = defaultdict(list)
     for j in judgments:
         judged[j.task_id].append(j)
-
+    strategies = [PAIR_STRATEGIES.get(name) for name in _in_order(config.strategies)]
     for task_id, group in sorted(by_task.items()):
         task = tasks.get(task_id)
         if task is None:
             continue
-        dialect = getattr(task, "dialect", "duckdb")
-        text = {c.candidate_id: normalised(c, verdicts.get(c.candidate_id), dialect) for c in group}
-        verified = [c for c in group if (v := verdicts.get(c.candidate_id)) and v.passed]
-        failed = [
-            c for c in group
-            if (v := verdicts.get(c.candidate_id)) and not v.passed and v.reason not in NOT_THE_CANDIDATES_FAULT
-        ]  # fmt: skip
-        proposals: list[tuple[str, Candidate, Candidate, dict[str, Any]]] = []
-        if "verified_vs_failed" in config.strategies and failed:
-            for chosen in verified:
-                rejected = max(
-                    failed,
-                    key=lambda f: similarity(text[chosen.candidate_id], text[f.candidate_id]),
-                )
-                proposals.append(("verified_vs_failed", chosen, rejected, {}))
-        if "all" in config.strategies:
-            proposals += [("all", c, f, {}) for c in verified for f in failed]
-        if "best_vs_worst" in config.strategies and verified and failed:
-            best = max(verified, key=lambda c: (wins[c.candidate_id], -len(c.completion)))
-            worst = min(
-                failed, key=lambda f: similarity(text[best.candidate_id], text[f.candidate_id])
-            )
-            proposals.append(("best_vs_worst", best, worst, {}))
-        if "judge" in config.strategies:
-            ids = {c.candidate_id: c for c in group}
-            for j in judged[task_id]:
-                if j.decided and j.a_id in ids and j.b_id in ids:
-                    chosen, rejected = (
-                        (ids[j.a_id], ids[j.b_id])
-                        if j.winner == "a"
-                        else (ids[j.b_id], ids[j.a_id])
-                    )
-                    proposals.append(("judge", chosen, rejected, {"judge_confidence": j.confidence,
-                                                                   "judge_model": j.judge_model,
-                                                                   "rubric": j.rubric}))  # fmt: skip
-        kept = 0
-        seen: set[str] = set()
-        for strategy, chosen, rejected, extra in proposals:
-            pair_id = f"{chosen.candidate_id}>{rejected.candidate_id}"
-            if pair_id in seen:
-                continue
-            seen.add(pair_id)
-            record = {"pair_id": pair_id, "task_id": task_id, "chosen_id": chosen.candidate_id,
-                      "rejected_id": rejected.candidate_id, "strategy": strategy,
-                      "rejected_reason": verdicts[rejected.candidate_id].reason.value, **extra}  # fmt: skip
-            reason = _filter(record, chosen, rejected, text, conflicted, config)
-            if reason is None and kept >= config.max_pairs_per_task:
-                reason = "max_pairs_per_task"
-            if reason:
-                result.filtered.append({**record, "filter": reason})
-                result.counts[f"filtered:{reason}"] += 1
-                continue
-            kept += 1
-            result.pairs.append(record)
-            result.counts[f"pairs:{strategy}"] += 1
+        g = _task_group(task, group, verdicts, wins, judged[task_id])
+        proposals = [p for strategy in strategies for p in strategy(g)]
+        _keep(proposals, g, verdicts, conflicted, config, result)
     return result
+
+
+def _in_order(names: Sequence[str]) -> list[str]:
+    """The built-ins in the order they always ran (which pair a duplicate keeps), then the
+    rest as configured."""
+    builtin = ("verified_vs_failed", "all", "best_vs_worst", "judge")
+    return [n for n in builtin if n in names] + [n for n in names if n not in builtin]
+
+
+def _task_group(
+    task: Task, group: list[Candidate], verdicts: Mapping[str, Verdict], wins: Counter[str],
+    judgments: list[Judgment],
+) -> TaskGroup:  # fmt: skip
+    dialect = getattr(task, "dialect", "duckdb")
+    text = {c.candidate_id: normalised(c, verdicts.get(c.candidate_id), dialect) for c in group}
+    verified = [c for c in group if (v := verdicts.get(c.candidate_id)) and v.passed]
+    failed = [
+        c for c in group
+        if (v := verdicts.get(c.candidate_id)) and not v.passed and v.reason not in NOT_THE_CANDIDATES_FAULT
+    ]  # fmt: skip
+    return TaskGroup(task.task_id, group, verified, failed, text, wins, judgments)
+
+
+def _keep(
+    proposals: list[Proposal], g: TaskGroup, verdicts: Mapping[str, Verdict],
+    conflicted: set[tuple[str, str]], config: PairsConfig, result: PairsResult,
+) -> None:  # fmt: skip
+    """Filter the task's proposals in order (each filter counted) into `result`."""
+    kept = 0
+    seen: set[str] = set()
+    for strategy, chosen, rejected, extra in proposals:
+        pair_id = f"{chosen.candidate_id}>{rejected.candidate_id}"
+        if pair_id in seen:
+            continue
+        seen.add(pair_id)
+        record = {"pair_id": pair_id, "task_id": g.task_id, "chosen_id": chosen.candidate_id,
+                  "rejected_id": rejected.candidate_id, "strategy": strategy,
+                  "rejected_reason": verdicts[rejected.candidate_id].reason.value, **extra}  # fmt: skip
+        reason = _filter(record, chosen, rejected, g.text, conflicted, config)
+        if reason is None and kept >= config.max_pairs_per_task:
+            reason = "max_pairs_per_task"
+        if reason:
+            result.filtered.append({**record, "filter": reason})
+            result.counts[f"filtered:{reason}"] += 1
+            continue
+        kept += 1
+        result.pairs.append(record)
+        result.counts[f"pairs:{strategy}"] += 1
 
 
 def _filter(

@@ -29,6 +29,7 @@ from rlaif_sql.judge import Judge
 from rlaif_sql.models import Candidate, Reason, Task, load_candidates, load_tasks
 from rlaif_sql.pairs import build_pairs, normalised, similarity, stable_fraction
 from rlaif_sql.progress import ProgressFactory, factory
+from rlaif_sql.rubrics import load_rubric
 from rlaif_sql.run_report import build_report, format_report
 from rlaif_sql.sample import sample
 from rlaif_sql.store import RunStore
@@ -279,7 +280,8 @@ class Pipeline:
                 self.notify(f"WARNING: exporting anyway (forced): {message}")
             candidates = {c.candidate_id: c for c in self.store.candidates()}
             rows = preference_rows(self.store.pairs(), self.tasks, candidates,
-                                   source=self.config.source, rubric=self.config.judge.rubric)  # fmt: skip
+                                   source=self.config.source, rubric=self.judge_rubric,
+                                   verdicts=self.store.verdicts())  # fmt: skip
             export_dataset(rows, self.config.export_dir, self.config.export_formats)
             counts.update(rows=len(rows), forced=bool(anchors and not anchors["passes"]))
 
@@ -307,6 +309,11 @@ class Pipeline:
             model = spec.get("model", "embedded")
             return "smollm2-135m-instruct" if model == "embedded" else Path(model).name
         return str(spec.get("model", spec["kind"]))
+
+    @property
+    def judge_rubric(self) -> str:
+        """The judge's rubric as name@version (the config may name it by its file)."""
+        return load_rubric(self.config.judge.rubric).ref
 
     @property
     def judge_model(self) -> Judge:

@@ -70,8 +70,9 @@ class Registry(Generic[T]):
         return item  # type: ignore[return-value]
 
     def names(self) -> list[str]:
+        """Built-ins in the order they were registered, then third parties'."""
         self._load_plugins()
-        return sorted(self._items)
+        return list(self._items)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self.names()

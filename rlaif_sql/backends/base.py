@@ -7,12 +7,13 @@ in its slot (an abstain for that request), never an exception that loses the bat
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rlaif_sql.errors import ConfigError, ProviderError
 from rlaif_sql.progress import Progress
+from rlaif_sql.registry import Registry
 
 Message = Mapping[str, str]
 
@@ -68,24 +69,21 @@ class Backend(Protocol):
         ...
 
 
+BACKENDS: Registry[Callable[..., Backend]] = Registry("backend kind", "rlaif_sql.backends")
+"""Backend kinds by name: a class (or factory) taking the `[sampling.backend]` table's keys;
+its constructor's signature is the table's schema. Third parties register through the
+entry-point group `rlaif_sql.backends`."""
+BACKENDS.register("local", "rlaif_sql.backends.local:LocalBackend")
+BACKENDS.register("openai", "rlaif_sql.backends.openai_compat:OpenAIBackend")
+BACKENDS.register("jsonl", "rlaif_sql.backends.jsonl:JsonlBackend")
+
+
 def backend_from_config(config: Mapping[str, Any]) -> Backend:
     """Build a backend from a `[sampling.backend]` / `[judge.backend]` table.
 
-    `kind` is `local` (transformers; `model = "embedded"` is SmolLM2-135M-Instruct),
-    `openai` (any OpenAI-compatible endpoint) or `jsonl` (completions you bring).
+    `kind` is `local` (transformers; `model = "embedded"` is the embedded model),
+    `openai` (any OpenAI-compatible endpoint), `jsonl` (completions you bring) or a
+    registered third-party kind.
     """
     options = dict(config)
-    kind = options.pop("kind", "local")
-    if kind == "local":
-        from rlaif_sql.backends.local import LocalBackend
-
-        return LocalBackend(**options)
-    if kind == "openai":
-        from rlaif_sql.backends.openai_compat import OpenAIBackend
-
-        return OpenAIBackend(**options)
-    if kind == "jsonl":
-        from rlaif_sql.backends.jsonl import JsonlBackend
-
-        return JsonlBackend(**options)
-    raise ConfigError(f"backend kind={kind!r} must be one of local, openai, jsonl")
+    return BACKENDS.get(options.pop("kind", "local"))(**options)

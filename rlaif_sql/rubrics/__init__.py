@@ -6,13 +6,17 @@ winner, and answer in JSON. The rendered prompt is stored with every judgment.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import json
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from rlaif_sql.errors import ConfigError
+from rlaif_sql.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -42,21 +46,48 @@ class Rubric:
             raise ConfigError(f"rubric {self.ref}: criteria weights sum to {total:g}, not 1")
 
 
+RUBRICS: Registry[Callable[[], Rubric] | Rubric] = Registry("rubric", "rlaif_sql.rubrics")
+"""Rubrics by `name@version`: the TOML files in this folder, and third parties' through the
+entry-point group `rlaif_sql.rubrics` (a `Rubric`, or a function returning one, e.g.
+`functools.partial(rubric_from_file, path)`)."""
+
+
 def builtin_rubrics() -> list[str]:
     return sorted(p.name.removesuffix(".toml") for p in resources.files(__name__).iterdir()
                   if p.name.endswith(".toml"))  # fmt: skip
 
 
-def load_rubric(ref: str) -> Rubric:
-    """`sql-explanation@1` (built in) or a path to a rubric TOML file."""
-    if ref in builtin_rubrics():
-        text = resources.files(__name__).joinpath(f"{ref}.toml").read_text(encoding="utf-8")
-    elif Path(ref).is_file():
-        text = Path(ref).read_text(encoding="utf-8")
-    else:
-        raise ConfigError(
-            f"rubric {ref!r} is neither built in ({', '.join(builtin_rubrics())}) nor a file"
-        )
+def _builtin(ref: str) -> Rubric:
+    text = resources.files(__name__).joinpath(f"{ref}.toml").read_text(encoding="utf-8")
+    return parse_rubric(text, ref)
+
+
+for _ref in builtin_rubrics():
+    RUBRICS.register(_ref, functools.partial(_builtin, _ref))
+
+
+def load_rubric(ref: str, base: Path | None = None) -> Rubric:
+    """A registered rubric (`sql-explanation@1`, a plugin's), or a rubric TOML file; a
+    relative path starts at `base` (a config's folder) when given, else the working folder."""
+    if ref in RUBRICS:
+        found = RUBRICS.get(ref)
+        return found if isinstance(found, Rubric) else found()
+    path = Path(ref).expanduser()
+    if base is not None and not path.is_absolute():
+        path = base / path
+    if path.is_file():
+        return rubric_from_file(path)
+    close = difflib.get_close_matches(ref, RUBRICS.names(), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(f"rubric {ref!r} is neither registered ({', '.join(RUBRICS.names())}) "
+                      f"nor a file ({path} does not exist){hint}")  # fmt: skip
+
+
+def rubric_from_file(path: Path) -> Rubric:
+    return parse_rubric(Path(path).read_text(encoding="utf-8"), str(path))
+
+
+def parse_rubric(text: str, ref: str) -> Rubric:
     raw = tomllib.loads(text)
     try:
         criteria = tuple(

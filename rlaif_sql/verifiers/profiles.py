@@ -9,7 +9,7 @@ adds one through the entry-point group `rlaif_sql.profiles`:
     my_profile = "my_pack.compare:PROFILE"      # a rlaif_sql.verifiers.profiles.Profile
 
 >>> PROFILES.names()[:3]
-['bird', 'spider', 'strict']
+['strict', 'spider', 'bird']
 """
 
 from __future__ import annotations
