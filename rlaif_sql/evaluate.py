@@ -57,9 +57,7 @@ def evaluate(
     summary = summarize(verdicts)
     by_task: dict[str, list] = defaultdict(list)
     for candidate, verdict in zip(report.candidates, verdicts, strict=True):
-        by_task[candidate.task_id].append(
-            (int(candidate.candidate_id.rsplit(":", 1)[-1]), verdict, candidate)
-        )
+        by_task[candidate.task_id].append((int(candidate.meta["sample"]), verdict, candidate))
     first = [min(group, key=lambda g: g[0])[1] for group in by_task.values()]
     decided_first = [v for v in first if not v.abstained]
     lengths = [len(c.completion) for c in report.candidates]

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from rlaif_sql.backends.local import LocalBackend
+from rlaif_sql.backends.local import EMBEDDED, LocalBackend
 from rlaif_sql.config import PipelineConfig
 from rlaif_sql.evaluate import EvalConfig, evaluate
 from rlaif_sql.models import load_tasks
@@ -25,7 +25,7 @@ from rlaif_sql.train.common import TrainConfig
 from rlaif_sql.train.dpo import train_dpo
 
 
-def run_loop(config: PipelineConfig, rounds: int, eval_tasks: Path | None, *, model: str = "embedded",
+def run_loop(config: PipelineConfig, rounds: int, eval_tasks: Path | None, *, model: str = EMBEDDED,
              dpo: TrainConfig | None = None, progress: bool = True,
              on_round: Callable[[dict[str, Any]], None] | None = None,
              notify: Callable[[str], None] | None = None) -> list[dict[str, Any]]:  # fmt: skip

@@ -16,11 +16,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from rlaif_sql.anchors import load_anchors, measure
 from rlaif_sql.backends.base import Backend, backend_from_config
+from rlaif_sql.backends.local import EMBEDDED, model_label
 from rlaif_sql.config import PipelineConfig
 from rlaif_sql.distributed.judging import judge_backend
 from rlaif_sql.errors import ConfigError, NothingVerifiedError
@@ -31,7 +31,7 @@ from rlaif_sql.pairs import build_pairs, normalised, similarity, stable_fraction
 from rlaif_sql.progress import ProgressFactory, factory
 from rlaif_sql.rubrics import load_rubric
 from rlaif_sql.run_report import build_report, format_report
-from rlaif_sql.sample import sample
+from rlaif_sql.sample import SampleId, sample
 from rlaif_sql.store import RunStore
 from rlaif_sql.verifiers.context import VerifierContext
 from rlaif_sql.verify import verify_many
@@ -132,7 +132,8 @@ class Pipeline:
             counts.update(brought=brought, sampled=0, abstained=0)
             tasks, n = list(self.tasks.values()), self.config.sampling.n
             name = self.sampler.name
-            todo = sum(f"{t.task_id}:{name}:{k}" not in have for t in tasks for k in range(n))
+            todo = sum(SampleId(t.task_id, name, k).candidate_id not in have
+                       for t in tasks for k in range(n))  # fmt: skip
             if not todo:
                 return
             bar = self.progress(f"sample ({name})", todo, "completion")
@@ -143,7 +144,7 @@ class Pipeline:
                         batch, self.sampler, self.config.sampling, skip=have, progress=bar
                     )
                     self.store.add_candidates(
-                        report.candidates, [(cid, cid.split(":")[0]) for cid in report.abstained]
+                        report.candidates, [(a.candidate_id, a.task_id) for a in report.abstained]
                     )
                     counts["sampled"] += len(report.candidates)
                     counts["abstained"] += len(report.abstained)
@@ -306,8 +307,7 @@ class Pipeline:
         """The policy model's name as its candidates record it, without building it."""
         spec = self.config.sampling_backend
         if spec["kind"] == "local":
-            model = spec.get("model", "embedded")
-            return "smollm2-135m-instruct" if model == "embedded" else Path(model).name
+            return model_label(spec.get("model", EMBEDDED))
         return str(spec.get("model", spec["kind"]))
 
     @property

@@ -1,7 +1,8 @@
 """Sample N completions per task with diverse decoding (a temperature ladder, seeds).
 
-Candidate ids are deterministic, `{task_id}:{model}:{k}`, so a resumed run asks only for the
-candidates it does not have yet. A request the backend could not answer becomes no candidate
+Candidate ids are deterministic, `{task_id}:{model}:{k}` (a `SampleId`; its parts are also in
+the candidate's meta: `source` and `sample`), so a resumed run asks only for the candidates it
+does not have yet. A request the backend could not answer becomes no candidate
 (an abstain, counted) rather than an empty completion that would be graded as wrong.
 """
 
@@ -38,10 +39,24 @@ class SamplingConfig:
 
 
 @dataclass(frozen=True)
+class SampleId:
+    """Which sample a candidate is: task, source (the backend's name) and index k. Read these
+    fields; never parse them back out of `candidate_id` (a task id may hold a colon)."""
+
+    task_id: str
+    source: str
+    k: int
+
+    @property
+    def candidate_id(self) -> str:
+        return f"{self.task_id}:{self.source}:{self.k}"
+
+
+@dataclass(frozen=True)
 class SampleReport:
     candidates: list[Candidate]
-    abstained: list[str] = field(default_factory=list)
-    """Candidate ids the backend could not produce, with nothing invented in their place."""
+    abstained: list[SampleId] = field(default_factory=list)
+    """Samples the backend could not produce, with nothing invented in their place."""
 
 
 def requests_for(task: Task, config: SamplingConfig) -> list[tuple[int, ChatRequest]]:
@@ -71,21 +86,22 @@ def sample(
     progress: bool | Progress = False,
 ) -> SampleReport:
     """Sample every task; `skip` holds candidate ids already sampled (resume)."""
-    wanted: list[tuple[str, Task, ChatRequest]] = []
+    wanted: list[tuple[SampleId, Task, ChatRequest]] = []
     for task in tasks:
         for k, request in requests_for(task, config):
-            cid = f"{task.task_id}:{backend.name}:{k}"
-            if cid not in skip:
-                wanted.append((cid, task, request))
+            sid = SampleId(task.task_id, backend.name, k)
+            if sid.candidate_id not in skip:
+                wanted.append((sid, task, request))
     answers = backend.complete([r for _, _, r in wanted], progress=progress)
     report = SampleReport([])
-    for (cid, task, request), answer in zip(wanted, answers, strict=True):
+    for (sid, task, request), answer in zip(wanted, answers, strict=True):
         if isinstance(answer, ProviderError):
-            report.abstained.append(cid)
+            report.abstained.append(sid)
             continue
         completion = answer[0]
         meta = {
             "source": backend.name,
+            "sample": sid.k,
             "model": completion.model or backend.name,
             "temperature": request.temperature,
             "top_p": request.top_p,
@@ -96,5 +112,5 @@ def sample(
             "finish_reason": completion.finish_reason,
             "elapsed_ms": completion.elapsed_ms,
         }
-        report.candidates.append(Candidate(task.task_id, cid, completion.text, meta))
+        report.candidates.append(Candidate(task.task_id, sid.candidate_id, completion.text, meta))
     return report

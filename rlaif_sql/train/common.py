@@ -34,9 +34,9 @@ class TrainConfig:
 
 
 def model_path(model: str) -> str:
-    if model == "embedded":
-        from rlaif_sql.backends.local import embedded_model_path
+    from rlaif_sql.backends.local import EMBEDDED, embedded_model_path
 
+    if model == EMBEDDED:
         return str(embedded_model_path())
     return model
 
