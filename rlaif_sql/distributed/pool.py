@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from rlaif_sql.distributed.actor import VerifierActor
 from rlaif_sql.distributed.engine import EngineConfig
+from rlaif_sql.distributed.run_state import ActorSlot, Item, PoolRun
 from rlaif_sql.distributed.runtime import NAMESPACE, connect
-from rlaif_sql.distributed.shipping import FileRef, Shipper
+from rlaif_sql.distributed.shipping import Shipper
 from rlaif_sql.errors import EngineError
 from rlaif_sql.extras import require
 from rlaif_sql.models import Candidate, CheckOutcome, CheckStatus, CodeTask, Reason, Task, Verdict
@@ -37,48 +38,6 @@ from rlaif_sql.verifiers.context import VerifyConfig
 log = logging.getLogger(__name__)
 RESTARTS_PER_ACTOR = 8
 """Replacement actors allowed per configured actor before the run stops with EngineError."""
-
-Item = tuple[int, Candidate]
-
-
-@dataclass
-class _Slot:
-    index: int
-    handle: Any
-    ready_ref: Any
-    ready: bool = False
-    dead: bool = False
-    alone: bool = False
-    """Running a suspect: a candidate that was in a batch whose actor died."""
-    inflight: int = 0
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class _Run:
-    """State of one `verify` call: what is in flight, to retry, done but not yet yielded."""
-
-    tasks: dict[str, Task]
-    source: Iterator[Item]
-    pending: dict[Any, tuple[_Slot, list[Item], int]] = field(default_factory=dict)
-    retry: deque[list[Item]] = field(default_factory=deque)
-    suspects: deque[list[Item]] = field(default_factory=deque)
-    staging: dict[int, list[Item]] = field(default_factory=dict)
-    done: dict[int, Verdict] = field(default_factory=dict)
-    deaths: Counter[int] = field(default_factory=Counter)
-    refs: dict[str, dict[str, FileRef]] = field(default_factory=dict)
-    read: int = 0
-    next_out: int = 0
-    exhausted: bool = False
-
-    def finished(self) -> bool:
-        return (self.exhausted and not self.pending and not self.retry and not self.suspects
-                and not self.done and not any(self.staging.values()))  # fmt: skip
-
-    def drain(self) -> Iterator[Verdict]:
-        while self.next_out in self.done:
-            yield self.done.pop(self.next_out)
-            self.next_out += 1
 
 
 class RayVerifierPool:
@@ -98,16 +57,16 @@ class RayVerifierPool:
 
     # ------------------------------------------------------------------ actors
 
-    def _start(self, index: int) -> _Slot:
+    def _start(self, index: int) -> ActorSlot:
         options: dict[str, Any] = {"num_cpus": self.engine.cpus_per_actor, "max_restarts": 0}
         if self.engine.pool_name:
             # detached: they outlive the process that made them, for the others sharing them
             options |= {"name": f"{self.engine.pool_name}-{index}", "namespace": NAMESPACE,
                         "get_if_exists": True, "lifetime": "detached"}  # fmt: skip
         handle = self._remote.options(**options).remote(self.config, str(self.engine.node_cache))
-        return _Slot(index, handle, handle.ready.remote())
+        return ActorSlot(index, handle, handle.ready.remote())
 
-    def _replace(self, slot: _Slot, why: str) -> None:
+    def _replace(self, slot: ActorSlot, why: str) -> None:
         if slot.dead:
             return
         slot.dead = True
@@ -139,7 +98,7 @@ class RayVerifierPool:
 
     def verify(self, tasks: Sequence[Task], candidates: Iterable[Candidate]) -> Iterator[Verdict]:
         """One verdict per candidate, in input order, as they arrive."""
-        run = _Run({t.task_id: t for t in tasks}, enumerate(candidates))
+        run = PoolRun({t.task_id: t for t in tasks}, enumerate(candidates))
         while not run.finished():
             self._submit(run)
             yield from run.drain()
@@ -148,7 +107,7 @@ class RayVerifierPool:
             self._collect(run)
             yield from run.drain()
 
-    def _submit(self, run: _Run) -> None:
+    def _submit(self, run: PoolRun) -> None:
         if run.suspects:  # each alone on an idle actor, so a death there is its own
             for idle in self._live():
                 if run.suspects and idle.inflight == 0:
@@ -169,17 +128,17 @@ class RayVerifierPool:
             else:
                 self._read(run)
 
-    def _window_full(self, run: _Run) -> bool:
+    def _window_full(self, run: PoolRun) -> bool:
         return run.read - run.next_out >= self.engine.window * self.engine.batch_size
 
-    def _open_slot(self, home: int | None = None) -> _Slot | None:
+    def _open_slot(self, home: int | None = None) -> ActorSlot | None:
         """The least-loaded live actor with room (or actor `home`, if live and with room)."""
         live = [s for s in self._live() if s.inflight < self.engine.inflight_per_actor]
         if home is not None:
             live = [s for s in live if s.index == home]
         return min(live, key=lambda s: s.inflight, default=None)
 
-    def _read(self, run: _Run) -> None:
+    def _read(self, run: PoolRun) -> None:
         """Stage input candidates by home actor (a stable hash of the task id, so one actor
         sees a task's candidates and computes its gold and duplicates once) until a staged
         batch is full or the window is."""
@@ -194,7 +153,7 @@ class RayVerifierPool:
             if len(staged) >= self.engine.batch_size:
                 return
 
-    def _staged_batch(self, run: _Run) -> tuple[_Slot, list[Item]] | None:
+    def _staged_batch(self, run: PoolRun) -> tuple[ActorSlot, list[Item]] | None:
         """A full staged batch for its home actor; once the input is exhausted or the window
         full, any staged batch, to its home or else to any actor with room (affinity is an
         optimisation, never a wait); a batch whose home is dead or starting goes anywhere."""
@@ -212,10 +171,10 @@ class RayVerifierPool:
                 return slot, staged[:size]
         return None
 
-    def _live(self) -> list[_Slot]:
+    def _live(self) -> list[ActorSlot]:
         return [s for s in self.slots if s.ready and not s.dead and not s.alone]
 
-    def _send(self, run: _Run, slot: _Slot, batch: list[Item], alone: bool = False) -> None:
+    def _send(self, run: PoolRun, slot: ActorSlot, batch: list[Item], alone: bool = False) -> None:
         payload = {}
         for _, candidate in batch:
             task = run.tasks.get(candidate.task_id)
@@ -229,7 +188,7 @@ class RayVerifierPool:
         slot.inflight += 1
         slot.alone = alone
 
-    def _collect(self, run: _Run) -> None:
+    def _collect(self, run: PoolRun) -> None:
         starting = {s.ready_ref: s for s in self.slots if not s.ready and not s.dead}
         waiting = [*run.pending, *starting]
         timeout = None if run.pending else self.engine.start_timeout_s
@@ -242,14 +201,14 @@ class RayVerifierPool:
             else:
                 self._finished(run, ref)
 
-    def _started(self, slot: _Slot, ref: Any) -> None:
+    def _started(self, slot: ActorSlot, ref: Any) -> None:
         try:
             slot.info = self.ray.get(ref)
             slot.ready = True
         except self.ray.exceptions.RayActorError as exc:
             self._replace(slot, f"it failed to start: {exc}")
 
-    def _finished(self, run: _Run, ref: Any) -> None:
+    def _finished(self, run: PoolRun, ref: Any) -> None:
         errors = self.ray.exceptions
         slot, batch, seq = run.pending.pop(ref)
         slot.inflight -= 1
@@ -265,12 +224,14 @@ class RayVerifierPool:
         except errors.RayTaskError as exc:  # a bug, as the local engine would raise it
             raise exc.as_instanceof_cause() from None
 
-    def _record(self, run: _Run, batch: list[Item], verdicts: list[Verdict]) -> None:
+    def _record(self, run: PoolRun, batch: list[Item], verdicts: list[Verdict]) -> None:
         for (index, _), verdict in zip(batch, verdicts, strict=True):
             run.done[index] = verdict
             run.deaths.pop(index, None)
 
-    def _after_death(self, run: _Run, slot: _Slot, failed: tuple[int, Any, list[Item]]) -> None:
+    def _after_death(
+        self, run: PoolRun, slot: ActorSlot, failed: tuple[int, Any, list[Item]]
+    ) -> None:
         """An actor runs its batches one at a time in the order sent: of the batches it held,
         the first that failed is blamed (its candidates become suspects); the rest are resent
         as they were. A batch that finished before the death keeps its verdicts. The reply of
@@ -295,7 +256,7 @@ class RayVerifierPool:
                 self._blame(run, slot, other)
                 blamed = True
 
-    def _blame(self, run: _Run, slot: _Slot, batch: list[Item]) -> None:
+    def _blame(self, run: PoolRun, slot: ActorSlot, batch: list[Item]) -> None:
         where = f"node {slot.info.get('node_id', '?')[:12]} ({slot.info.get('ip', '?')})"
         for index, candidate in batch:
             run.deaths[index] += 1

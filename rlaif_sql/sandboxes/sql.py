@@ -13,17 +13,10 @@ ABSTAIN.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import math
 import os
-import pickle
 import queue
-import select
 import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import weakref
@@ -34,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from rlaif_sql.errors import ConfigError, SandboxError
-from rlaif_sql.sandboxes import sql_worker
 from rlaif_sql.sandboxes.results import ExecStatus, ExecutionResult, SandboxLimits
+from rlaif_sql.sandboxes.sql_process import Died, NoAnswer, WorkerProcess, describe_exit, shutdown
 from rlaif_sql.schema import SQLITE_SUFFIXES
 
 GRACE_S = 1.0
@@ -49,144 +42,6 @@ query, which doubled the per-query cost in benchmarks/sql_throughput."""
 ENGINES = ("duckdb", "sqlite")
 MEMORY_SIGNALS = frozenset({signal.SIGKILL, signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT})
 """How a process dies when an allocation past its limit is not caught (or the OOM killer)."""
-
-
-class _NoAnswer(Exception):
-    """The worker did not answer before the deadline."""
-
-
-class _Died(Exception):
-    """The worker's pipe closed; `returncode` is negative for a signal, None if unknown."""
-
-    def __init__(self, returncode: int | None) -> None:
-        super().__init__(returncode)
-        self.returncode = returncode
-
-
-class _Process:
-    """One worker process: its pipes, a buffered frame reader and its ready report."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        env = {**os.environ, "MALLOC_ARENA_MAX": "2"}  # see sql_worker.limit_resources
-        # startup errors only (the worker can't write); closed in wait_ready or _close_pipes
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, sql_worker.__file__],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            start_new_session=True,  # own process group: a kill reaches everything it started
-            env=env,
-            bufsize=0,
-        )
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self._in, self._out = self.proc.stdin.fileno(), self.proc.stdout.fileno()
-        self._poll = select.poll()
-        self._poll.register(self._out, select.POLLIN)
-        self._buf = bytearray()
-        self.info: dict[str, Any] | None = None
-        self.send(config)
-
-    def send(self, message: Any) -> None:
-        try:
-            sql_worker.write_all(self._in, sql_worker.frames(pickle.dumps(message, 5)))
-        except OSError as exc:  # BrokenPipeError: it is gone
-            raise _Died(self.reap()) from exc
-
-    def wait_ready(self, timeout: float) -> dict[str, Any]:
-        if self.info is None:
-            try:
-                _, self.info = self.receive(time.monotonic() + timeout)
-            except (_Died, _NoAnswer) as exc:
-                self._stderr.seek(0)
-                tail = self._stderr.read()[-2000:].decode(errors="replace").strip()
-                self.kill()
-                raise SandboxError(f"SQL worker did not start ({exc!r}): {tail}") from exc
-            self._stderr.close()
-        return self.info
-
-    def request(
-        self, job: tuple[Any, ...], deadline: float
-    ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        self.send(job)
-        meta = self.receive(deadline)
-        if meta[0] != job[0]:
-            self.kill()
-            raise _Died(None)
-        chunks = [self.receive(deadline) for _ in range(meta[-1])]
-        return meta, tuple(itertools.chain.from_iterable(chunks))
-
-    def receive(self, deadline: float) -> Any:
-        header = sql_worker.HEADER
-        self._fill(header.size, deadline)
-        end = header.size + header.unpack_from(self._buf)[0]
-        self._fill(end, deadline)
-        with memoryview(self._buf) as view, view[header.size : end] as payload:
-            message = pickle.loads(payload)
-        del self._buf[:end]
-        return message
-
-    def _fill(self, size: int, deadline: float) -> None:
-        while len(self._buf) < size:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise _NoAnswer
-            try:
-                if not self._poll.poll(math.ceil(left * 1000)):
-                    continue
-                chunk = os.read(self._out, min(max(size - len(self._buf), 1 << 16), 1 << 22))
-            except OSError:  # closed under us by close()
-                chunk = b""
-            if not chunk:
-                raise _Died(self.reap())
-            self._buf += chunk
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def reap(self) -> int | None:
-        try:
-            return self.proc.wait(timeout=2.0)
-        except subprocess.TimeoutExpired:  # pipe closed but still running: finish it
-            self.kill()
-            return None
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)  # pgid == pid: own session
-        self.proc.wait()
-        self._close_pipes()
-
-    def close_input(self) -> None:
-        """End of input: the worker answers what it is running, then exits."""
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-
-    def stop(self) -> None:
-        """Ask politely (end of input), then kill."""
-        self.close_input()
-        try:
-            self.proc.wait(timeout=1.0)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        self._close_pipes()
-
-    def _close_pipes(self) -> None:
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
-        if not self._stderr.closed:
-            self._stderr.close()
-
-
-def _shutdown(processes: list[_Process | None]) -> None:
-    for process in processes:
-        if process is not None:
-            process.close_input()  # all at once: each worker sees end of input and exits
-    for process in processes:
-        if process is not None:
-            process.stop()
 
 
 class SqlSandbox:
@@ -213,8 +68,8 @@ class SqlSandbox:
         self._info: dict[str, Any] = {}
         self._ids = itertools.count(1)
         self._closed = False
-        self._procs: list[_Process | None] = [self._spawn() for _ in range(workers)]
-        self._finalizer = weakref.finalize(self, _shutdown, self._procs)
+        self._procs: list[WorkerProcess | None] = [self._spawn() for _ in range(workers)]
+        self._finalizer = weakref.finalize(self, shutdown, self._procs)
         errors = [self._wait_ready(slot) for slot in range(workers)]
         if all(error is not None for error in errors):
             self.close()
@@ -288,12 +143,12 @@ class SqlSandbox:
             self._count("queries")
             try:
                 meta, rows = process.request(job, deadline)
-            except _NoAnswer:
+            except NoAnswer:
                 self._count("killed_timeout")
                 self._replace(slot)
                 error = f"no answer {GRACE_S:g} s after timeout_s={self.limits.timeout_s:g}; worker killed"
                 return ExecStatus.TIMEOUT, (), (), "", error
-            except _Died as died:
+            except Died as died:
                 self._count("worker_deaths")
                 deaths.append(died.returncode)
                 self._replace(slot)
@@ -309,7 +164,7 @@ class SqlSandbox:
         look the same from outside; so do the kernel OOM killer and another SIGKILL. Only a
         repeat on a fresh worker makes it the query's doing; anything else is an abstain.
         """
-        names = ", ".join(_describe(code) for code in deaths)
+        names = ", ".join(describe_exit(code) for code in deaths)
         memory = [c is not None and c < 0 and -c in MEMORY_SIGNALS for c in deaths]
         if len(deaths) == 2 and all(memory):
             limit_mb = self._info.get("rlimit_as", 0) >> 20
@@ -322,7 +177,7 @@ class SqlSandbox:
         error = f"the worker died running this query ({names}) and could not be retried"
         return ExecStatus.ABSTAIN, (), (), "WorkerDied", error
 
-    def _ready(self, slot: int) -> _Process | None:
+    def _ready(self, slot: int) -> WorkerProcess | None:
         process = self._procs[slot]
         if process is None or not process.alive():
             if process is not None:
@@ -330,12 +185,12 @@ class SqlSandbox:
             self._replace(slot)
         return None if self._wait_ready(slot) is not None else self._procs[slot]
 
-    def _spawn(self) -> _Process | None:
+    def _spawn(self) -> WorkerProcess | None:
         if self._closed:
             return None
         try:
-            process = _Process(self._config)
-        except (OSError, _Died):
+            process = WorkerProcess(self._config)
+        except (OSError, Died):
             return None
         self._count("started")
         return process
@@ -372,11 +227,3 @@ def _engine_for(db: str | Path) -> str:
     """As `rlaif_sql.schema.engine_for`, without building a Path on the hot path."""
     suffix = os.path.splitext(os.fspath(db))[1].lower()
     return "sqlite" if suffix in SQLITE_SUFFIXES else "duckdb"
-
-
-def _describe(returncode: int | None) -> str:
-    if returncode is None:
-        return "unknown exit"
-    if returncode < 0:
-        return signal.Signals(-returncode).name
-    return f"exit code {returncode}"
