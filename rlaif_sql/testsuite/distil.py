@@ -121,6 +121,7 @@ def suite_key(task: SqlTask, config: SuiteConfig, profile: str = "strict") -> st
                        task.engine, profile, settings)  # fmt: skip
 
 
+# long: one pass (mutants, then databases drawn until they die) over shared locals; kept whole while issue 11 reworks testsuite/ in parallel, split with that merge
 def build_suite(
     task: SqlTask, ctx: Any, config: SuiteConfig, options: CompareOptions | None = None
 ) -> Suite:
