@@ -11,6 +11,7 @@ from rlaif_sql.models import (
 )
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
 from rlaif_sql.verify import verify, verify_many
+from rlaif_sql.verify_settings import verify_settings
 
 __all__ = [
     "Candidate",
@@ -24,5 +25,6 @@ __all__ = [
     "load_tasks",
     "verify",
     "verify_many",
+    "verify_settings",
 ]
 __version__ = "0.1.0"
