@@ -139,8 +139,9 @@ def _anchor_labels(
 def gold_previews(tasks: Iterable[Task]) -> dict[str, GoldPreview]:
     """The first rows of each SQL task's first gold, run in the verifier's sandbox."""
     from rlaif_sql.verifiers.compare import CompareOptions
-    from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
+    from rlaif_sql.verifiers.context import VerifierContext
     from rlaif_sql.verifiers.sql import gold_results
+    from rlaif_sql.verify_settings import verify_settings
 
     sql_tasks = [t for t in tasks if isinstance(t, SqlTask)]
     previews: dict[str, GoldPreview] = {}
@@ -150,7 +151,7 @@ def gold_previews(tasks: Iterable[Task]) -> dict[str, GoldPreview]:
     present = [t for t in sql_tasks if Path(t.db).is_file()]
     if not present:
         return previews
-    with VerifierContext(VerifyConfig()) as ctx:
+    with VerifierContext(verify_settings()) as ctx:
         for task in present:
             try:
                 gold = gold_results(task, ctx, CompareOptions.from_mapping(task.compare))[0]
