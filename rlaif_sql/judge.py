@@ -32,6 +32,7 @@ from typing import Any
 
 from rlaif_sql.backends.base import Backend, ChatRequest, Completion
 from rlaif_sql.errors import ConfigError, ProviderError
+from rlaif_sql.kinds.registry import kind_of
 from rlaif_sql.models import Candidate, Task
 from rlaif_sql.progress import Progress, own
 from rlaif_sql.rubrics import Rubric, load_rubric, render_judge_prompt
@@ -219,7 +220,7 @@ class Judge:
         ]
 
     def _calls_for(self, task: Task, a: Candidate, b: Candidate) -> list[_Call]:
-        question = str(getattr(task, "question", None) or getattr(task, "prompt", ""))
+        question = kind_of(task).question(task)
         calls = []
         for order, (first, second) in (("ab", (a, b)), ("ba", (b, a))):
             messages = render_judge_prompt(

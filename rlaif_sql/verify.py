@@ -11,11 +11,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from rlaif_sql.errors import ConfigError, TaskError
+from rlaif_sql.kinds.registry import kind_of
 from rlaif_sql.models import Candidate, Reason, Task, Verdict
 from rlaif_sql.progress import Progress
 from rlaif_sql.progress import own as own_progress
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
-from rlaif_sql.verifiers.registry import REGISTRY
 
 
 def verify(
@@ -36,9 +36,8 @@ def verify(
 def _check(candidate: Candidate, task: Task, ctx: VerifierContext) -> Verdict:
     """A broken task (missing database, bad policy file) is a task_error verdict, not a crash:
     the rest of the batch is still verified, and validate names the task."""
-    verifier = REGISTRY.get(str(task.meta.get("verifier", task.kind)))
     try:
-        return verifier(candidate, task, ctx=ctx)
+        return kind_of(task).check(candidate, task, ctx)
     except (TaskError, ConfigError) as exc:
         return Verdict(task.task_id, candidate.candidate_id, False, Reason.TASK_ERROR, str(exc))
 

@@ -131,7 +131,9 @@ def build_suite(
     if cached is not None and not (config.rebuild_undersized and cached.budget_exhausted):
         return cached
     started = time.monotonic()
-    from rlaif_sql.verifiers.sql import engine_sql_for  # the same transpile path as candidates
+    from rlaif_sql.verifiers.sql_engine import (
+        engine_sql_for,  # the same transpile path as candidates
+    )
 
     gold_sql = engine_sql_for(task, task.gold_sql[0], ctx, options)
     ordered = _ordered(task, options)

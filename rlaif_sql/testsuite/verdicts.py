@@ -33,7 +33,7 @@ def gold_queries(
 ) -> list[GoldQuery]:
     """Each gold as the engine runs it, and whether its order counts; `as_written` keeps the
     DISTINCTs the spider profile strips."""
-    from rlaif_sql.verifiers.sql import engine_sql_for
+    from rlaif_sql.verifiers.sql_engine import engine_sql_for
 
     engine_options = replace(options, profile="strict") if as_written else options
     out = []
@@ -59,7 +59,7 @@ def check_counterexample(
     # evaluator does) turns a right COUNT(DISTINCT x) into a wrong count on generated data;
     # the profile's "DISTINCT does not matter in the output" is kept by comparing without
     # duplicate rows
-    from rlaif_sql.verifiers.sql import engine_sql_for
+    from rlaif_sql.verifiers.sql_engine import engine_sql_for
 
     if options.profile == "spider":
         sql = engine_sql_for(

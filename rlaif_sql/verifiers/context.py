@@ -1,4 +1,5 @@
-"""Shared state for a verification run: sandboxes, policies, schemas and result caches.
+"""Shared state for a verification run: the SQL sandbox, policies, schemas and result caches,
+and each task kind's resources (the code kind's sandbox: `resource`).
 
 Gold results are computed once per task and candidates that normalise to the same SQL
 run once per database. A context is thread-safe and should be closed (or used with `with`).
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rlaif_sql.errors import ConfigError, TaskError
 from rlaif_sql.models import SqlTask
@@ -19,8 +21,9 @@ from rlaif_sql.sandboxes.results import ExecStatus, ExecutionResult, SandboxLimi
 from rlaif_sql.schema import Schema, read_schema
 
 if TYPE_CHECKING:
-    from rlaif_sql.sandboxes.process import CodeSandbox
     from rlaif_sql.sandboxes.sql import SqlSandbox
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class VerifierContext:
         self.config = config or VerifyConfig()
         self._lock = threading.Lock()
         self._sql: SqlSandbox | None = None
-        self._code: CodeSandbox | None = None
+        self._resources: dict[str, Any] = {}
         self._policies: dict[str | None, Policy] = {}
         self._results: dict[tuple[str, str, str], tuple[ExecutionResult, bool]] = {}
         """(result, whether it ran trusted) per (db, engine, cache key)."""
@@ -86,15 +89,15 @@ class VerifierContext:
                 self._sql = SqlSandbox(self.config.sandbox, workers=self.config.workers)
             return self._sql
 
-    @property
-    def code_sandbox(self) -> CodeSandbox:
-        with self._lock:
-            if self._code is None:
-                from rlaif_sql.sandboxes.process import CodeSandbox, CodeSandboxConfig
+    def resource(self, key: str, start: Callable[[], R]) -> R:
+        """A kind's resource (a sandbox, a pool): `start()` once per context, closed with it.
 
-                options = {"workers": self.config.workers, **self.config.code_options}
-                self._code = CodeSandbox(CodeSandboxConfig(**options))
-            return self._code
+        Keys are the kind's to choose (``code.sandbox``); the resource must have `close()`."""
+        with self._lock:
+            if key not in self._resources:
+                self._resources[key] = start()
+            found: R = self._resources[key]
+            return found
 
     def policy_for(self, task: SqlTask) -> Policy:
         with self._lock:
@@ -213,8 +216,9 @@ class VerifierContext:
 
     def close(self) -> None:
         with self._lock:
-            sandboxes = [s for s in (self._sql, self._code, self.remote) if s is not None]
-            self._sql = self._code = self.remote = None
+            sandboxes = [s for s in (self._sql, *self._resources.values(), self.remote) if s]
+            self._sql = self.remote = None
+            self._resources = {}
         for sandbox in sandboxes:
             sandbox.close()
 
