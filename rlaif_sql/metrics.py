@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rlaif_sql.kinds.registry import evidence_of
+from rlaif_sql.kinds.base import evidence_of
 from rlaif_sql.models import CheckStatus, Reason, Verdict
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypedDict, TypeVar
 
 from rlaif_sql.errors import TaskError
+from rlaif_sql.kinds.registry import KINDS
 from rlaif_sql.models import Candidate, CheckOutcome, CheckStatus, Reason, Task, Verdict
 
 if TYPE_CHECKING:
@@ -231,3 +232,11 @@ class KindDefaults:
 
     def validate(self, task: Task, ctx: VerifierContext) -> list[TaskProblem]:
         return gold_check(self, task, ctx)  # type: ignore[arg-type]
+
+
+def evidence_of(verdict: Verdict) -> Evidence:
+    """The verdict's evidence as its kind's typed record, found by the verifier's version tag
+    (the base record for a verdict without one: an abstain made outside any kind)."""
+    kind = KINDS.by_version(str(verdict.evidence.get("verifier", "")))
+    evidence_type = kind.evidence_type if kind is not None else Evidence
+    return evidence_type.from_dict(verdict.evidence)

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from rlaif_sql.errors import ConfigError, TaskError
 
 if TYPE_CHECKING:
-    from rlaif_sql.kinds.base import Evidence, TaskKind
-    from rlaif_sql.models import Task, Verdict
+    from rlaif_sql.kinds.base import TaskKind
+    from rlaif_sql.models import Task
 
 ENTRY_POINT_GROUP = "rlaif_sql.task_kinds"
 BUILTINS = {"sql": "rlaif_sql.kinds.sql:KIND", "code": "rlaif_sql.kinds.code:KIND"}
@@ -116,12 +116,3 @@ def kind_of(task: Task) -> TaskKind:
 def register(kind: TaskKind) -> None:
     """Add a kind in this process (tests, notebooks); packages use the entry point."""
     KINDS.register(kind)
-
-
-def evidence_of(verdict: Verdict) -> Evidence:
-    """The verdict's evidence as its kind's typed record (the base record for an unknown tag)."""
-    from rlaif_sql.kinds.base import Evidence
-
-    kind = KINDS.by_version(str(verdict.evidence.get("verifier", "")))
-    evidence_type = kind.evidence_type if kind is not None else Evidence
-    return evidence_type.from_dict(verdict.evidence)

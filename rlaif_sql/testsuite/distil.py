@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rlaif_sql.errors import ConfigError
 from rlaif_sql.models import SqlTask
@@ -33,6 +33,9 @@ from rlaif_sql.testsuite.generate import draw_rows, query_literals, write_databa
 from rlaif_sql.testsuite.mutate import mutants
 from rlaif_sql.testsuite.pool import generation_schema
 from rlaif_sql.verifiers.compare import CompareOptions, compare_results
+
+if TYPE_CHECKING:
+    from rlaif_sql.verifiers.context import VerifierContext
 
 SUFFIX = {"sqlite": ".sqlite", "duckdb": ".duckdb"}
 
@@ -122,7 +125,7 @@ def suite_key(task: SqlTask, config: SuiteConfig, profile: str = "strict") -> st
 
 
 def build_suite(
-    task: SqlTask, ctx: Any, config: SuiteConfig, options: CompareOptions | None = None
+    task: SqlTask, ctx: VerifierContext, config: SuiteConfig, options: CompareOptions | None = None
 ) -> Suite:
     """The task's suite, from the cache when it is there. `ctx` is a VerifierContext."""
     options = options or CompareOptions.from_mapping(task.compare)

@@ -21,7 +21,12 @@ from rlaif_sql.sandboxes.results import ExecStatus, ExecutionResult, SandboxLimi
 from rlaif_sql.schema import Schema, read_schema
 
 if TYPE_CHECKING:
+    from rlaif_sql.distributed.engine import EngineConfig
+    from rlaif_sql.distributed.pool import RayVerifierPool
     from rlaif_sql.sandboxes.sql import SqlSandbox
+    from rlaif_sql.testsuite.counterexample import CounterexampleConfig
+    from rlaif_sql.testsuite.distil import Suite, SuiteConfig
+    from rlaif_sql.verifiers.compare import CompareOptions
 
 R = TypeVar("R")
 
@@ -38,16 +43,16 @@ class VerifyConfig:
     """How often an infrastructure failure is retried before the verdict is `abstain`."""
     code_options: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for the code sandbox's config (see rlaif_sql.sandboxes.process)."""
-    test_suite: Any = None
+    test_suite: SuiteConfig | None = None
     """A `rlaif_sql.testsuite.distil.SuiteConfig`: check every SQL task on generated databases
     too (tasks can also ask for it with `compare: {"test_suite": true}`)."""
     derived_dir: Path | None = None
     """Where the policy's copies of databases (only allowed tables and columns) are cached;
     None: `$RLAIF_SQL_CACHE/derived` or `~/.cache/rlaif_sql/derived`."""
-    engine: Any = None
+    engine: EngineConfig | None = None
     """A `rlaif_sql.distributed.EngineConfig`: where `verify_many` runs (None or kind='local':
     threads in this process; kind='ray': verifier actors on a Ray cluster)."""
-    counterexamples: Any = None
+    counterexamples: CounterexampleConfig | None = None
     """A `rlaif_sql.testsuite.counterexample.CounterexampleConfig`: search a small database on
     which a passing SQL candidate differs from the gold (tasks: `compare: {"counterexamples":
     true}`)."""
@@ -76,7 +81,7 @@ class VerifierContext:
         self._suite_results: dict[Any, Any] = {}
         self.executions = 0
         self.cache_hits = 0
-        self.remote: Any = None
+        self.remote: RayVerifierPool | None = None
         """The Ray actor pool when config.engine.kind == 'ray' (rlaif_sql.distributed.pool),
         made by the first verify_many; closed with the context."""
 
@@ -176,7 +181,7 @@ class VerifierContext:
             result = self.sql_sandbox.execute(db, sql, engine=engine, trusted=trusted)
         return result
 
-    def suite_for(self, task: Any, config: Any, options: Any) -> Any:
+    def suite_for(self, task: SqlTask, config: SuiteConfig, options: CompareOptions) -> Suite:
         """The task's test suite, built once per context (and cached on disk)."""
         from rlaif_sql.testsuite.distil import build_suite
 

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rlaif_sql.extras import require
 from rlaif_sql.kinds.base import RowCounts, VerdictBuilder
@@ -21,6 +21,9 @@ from rlaif_sql.verifiers.sql_engine import engine_sql, parse_or_none
 from rlaif_sql.verifiers.sql_extract import extract_sql
 from rlaif_sql.verifiers.sql_policy import check_policy
 from rlaif_sql.verifiers.sql_policy_shape import drop_denied_excludes
+
+if TYPE_CHECKING:
+    from rlaif_sql.testsuite.distil import SuiteConfig
 
 VERIFIER_VERSION = "sql@1"
 CHECKS = ("extract", "policy", "execute", "compare", "test_suite", "counterexample")
@@ -125,7 +128,10 @@ def _compare_with_golds(
     trace.evidence.update(
         profile=options.profile, row_count_match=outcomes[best].row_count_match, matched_gold=best
     )
-    counts: RowCounts = {"row_count": result.row_count, "gold_row_count": golds[best].result.row_count}
+    counts: RowCounts = {
+        "row_count": result.row_count,
+        "gold_row_count": golds[best].result.row_count,
+    }
     if not outcomes[best].match:
         return trace.verdict(Reason.WRONG_RESULT, outcomes[best].detail, **counts)
     trace.passed("compare", f"matches gold #{best}")
@@ -150,7 +156,7 @@ def gold_results(task: SqlTask, ctx: VerifierContext, options: CompareOptions) -
     return golds
 
 
-def suite_config_for(task: SqlTask, ctx: VerifierContext) -> Any:
+def suite_config_for(task: SqlTask, ctx: VerifierContext) -> SuiteConfig | None:
     """The task's test-suite settings, or the run's; None when suites are off (the default).
 
     Test suites need hypothesis (the `testsuite` extra); it is imported only when they are on,
@@ -165,7 +171,7 @@ def suite_config_for(task: SqlTask, ctx: VerifierContext) -> Any:
 
 def _check_suite(
     trace: VerdictBuilder, sql: str, task: SqlTask, ctx: VerifierContext, options: CompareOptions,
-    config: Any, passed: Verdict,
+    config: SuiteConfig, passed: Verdict,
 ) -> Verdict:  # fmt: skip
     """The candidate must also match the gold on every database of the task's test suite."""
     from rlaif_sql.testsuite.compare_on import differs
