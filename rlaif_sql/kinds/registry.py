@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import logging
 import threading
 from collections.abc import Mapping
 from importlib.metadata import entry_points
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from rlaif_sql.kinds.base import TaskKind
     from rlaif_sql.models import Task
 
+logger = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "rlaif_sql.task_kinds"
 BUILTINS = {"sql": "rlaif_sql.kinds.sql:KIND", "code": "rlaif_sql.kinds.code:KIND"}
 """Loaded when first asked for, so `import rlaif_sql` stays light."""
@@ -51,7 +53,8 @@ class KindRegistry:
             if name in self._kinds:
                 return self._kinds[name]
             if name in self._specs:
-                self._kinds[name] = _load(self._specs.pop(name), name)
+                self._kinds[name] = _load(self._specs[name], name)
+                del self._specs[name]
                 return self._kinds[name]
             self._load_plugins()
             if name not in self._kinds and name not in self._specs:
@@ -64,9 +67,21 @@ class KindRegistry:
             return sorted({*self._kinds, *self._specs})
 
     def by_version(self, version: str) -> TaskKind | None:
-        """The kind whose verifier stamped `version` (e.g. ``sql@1``) on a verdict."""
-        for name in self.names():
-            kind = self.get(name)
+        """The kind whose verifier stamped `version` (e.g. ``sql@1``) on a verdict: kinds
+        already loaded first, then the built-ins, then plugins (one that fails to load is
+        skipped here, with a warning: a stored verdict must not need every plugin)."""
+        with self._lock:
+            self._load_plugins()
+            loaded, pending = list(self._kinds.values()), list(self._specs)
+        for kind in loaded:
+            if kind.version == version:
+                return kind
+        for name in sorted(pending, key=lambda n: n not in BUILTINS):
+            try:
+                kind = self.get(name)
+            except ConfigError as exc:
+                logger.warning("task kind %r could not be loaded: %s", name, exc)
+                continue
             if kind.version == version:
                 return kind
         return None
@@ -93,7 +108,11 @@ class KindRegistry:
 
 def _load(spec: str, name: str) -> TaskKind:
     module, _, attr = spec.partition(":")
-    found: Any = getattr(importlib.import_module(module), attr)
+    try:
+        found: Any = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"task kind {name!r} ({spec}) could not be loaded: {exc}; reinstall "
+                          f"the package that provides it, or drop its tasks") from exc  # fmt: skip
     kind: TaskKind = found() if isinstance(found, type) else found
     if kind.name != name:
         raise ConfigError(f"{spec} is registered as task kind {name!r} but names itself "
