@@ -43,7 +43,7 @@ def summarize(verdicts: Iterable[Verdict]) -> VerifySummary:
         funnel=dict(funnel),
         reasons=dict(Counter(v.reason.value for v in verdicts).most_common()),
         pass_rate=_ratio(sum(v.passed for v in decided), len(decided)),
-        row_count_accuracy=_ratio(sum(sized), len(sized)),
+        row_count_accuracy=_ratio(sum(map(bool, sized)), len(sized)),
         per_check_pass_rate={k: funnel[k] / reached[k] for k in reached if reached[k]},
     )
 

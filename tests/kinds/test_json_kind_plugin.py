@@ -15,7 +15,8 @@ import pytest
 from rlaif_sql.kinds.base import evidence_of
 from rlaif_sql.kinds.registry import BUILTINS, KindRegistry
 from rlaif_sql.models import load_tasks, read_jsonl
-from tests.openai_stub import Reply, openai_stub
+from tests.openai_stub import openai_stub
+from tests.test_pipeline import prefer_shorter
 
 ROOT = Path(__file__).resolve().parents[2]
 PACK = ROOT / "examples" / "json_kind"
@@ -116,16 +117,6 @@ def test_rewards_read_the_plugins_typed_evidence(installed: None) -> None:
     assert share == pytest.approx([1.0, 2 / 3, 0.0, 0.0])
     assert parsed == [1.0, 1.0, 1.0, 1.0]
     assert type(evidence_of(verdicts[1])).__name__ == "ApiCallEvidence"
-
-
-def prefer_shorter(body: dict) -> Reply:
-    user = body["messages"][1]["content"] if len(body["messages"]) > 1 else ""
-    a = user.split("[Answer A]")[-1].split("[End of A]")[0]
-    b = user.split("[Answer B]")[-1].split("[End of B]")[0]
-    letter = "A" if len(a) <= len(b) else "B"
-    if body.get("max_tokens") == 1:
-        return Reply(content=letter, logprobs={letter: -0.05, "B" if letter == "A" else "A": -3.0})
-    return Reply(content=json.dumps({"criteria": {}, "winner": letter, "confidence": 0.9}))
 
 
 def test_run_with_the_jsonl_backend_exports_pairs(installed: None, tmp_path: Path) -> None:
