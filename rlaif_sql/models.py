@@ -10,10 +10,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rlaif_sql.errors import TaskError
-from rlaif_sql.policy import BUILTIN_POLICIES
+from rlaif_sql.kinds.registry import kind_named
 from rlaif_sql.schema import engine_for
 
 
@@ -101,7 +101,18 @@ class CodeTask:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
-Task = SqlTask | CodeTask
+class Task(Protocol):
+    """What every kind's task has (rlaif_sql.kinds): an id, its kind's name and free `meta`.
+    SqlTask and CodeTask are the built-in kinds' tasks; a plugin kind brings its own."""
+
+    @property
+    def task_id(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def meta(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -154,43 +165,11 @@ class Verdict:
 
 
 def task_from_dict(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Task:
-    """Build a task from one JSON object; relative `db` paths resolve against `base_dir`."""
-    kind = raw.get("kind", "sql")
-    try:
-        if kind == "code":
-            return _build(CodeTask, raw)
-        if kind != "sql":
-            raise TaskError(f"task {raw.get('task_id')!r}: kind={kind!r} must be 'sql' or 'code'")
-        data = dict(raw)
-        gold = data.get("gold_sql")
-        if isinstance(gold, str):
-            gold = [gold]
-        if not gold or not all(isinstance(g, str) and g.strip() for g in gold):
-            raise TaskError(
-                f"task {raw.get('task_id')!r}: gold_sql must be a non-empty string or list of strings"
-            )
-        data["gold_sql"] = tuple(gold)
-        db = Path(str(data.get("db", "")))
-        if not db.is_absolute() and base_dir is not None:
-            db = base_dir / db
-        data["db"] = str(db)
-        policy = data.get("policy")
-        if policy and policy not in BUILTIN_POLICIES and base_dir is not None:
-            data["policy"] = str(base_dir / policy)
-        return _build(SqlTask, data)
-    except TypeError as exc:
-        raise TaskError(f"task {raw.get('task_id')!r} is malformed: {exc}") from exc
-
-
-def _build(cls: type, raw: Mapping[str, Any]) -> Any:
-    known = {f.name for f in fields(cls)}
-    data = {k: v for k, v in raw.items() if k in known}
-    extra = {k: v for k, v in raw.items() if k not in known}
-    data["meta"] = {**dict(raw.get("meta") or {}), **extra}
-    if not data.get("task_id"):
-        raise TaskError(f"a task has no task_id: {dict(raw)!r:.200}")
-    data["task_id"] = str(data["task_id"])
-    return cls(**data)
+    """Build a task from one JSON object: its ``kind`` (default ``sql``) reads it; relative
+    paths in it resolve against `base_dir`. An unknown kind is a TaskError naming the known."""
+    if not isinstance(raw.get("kind", "sql"), str):
+        raise TaskError(f"task {raw.get('task_id')!r}: kind={raw.get('kind')!r} must be a string")
+    return kind_named(raw.get("kind", "sql")).parse(raw, base_dir=base_dir)
 
 
 def candidate_from_dict(raw: Mapping[str, Any]) -> Candidate:

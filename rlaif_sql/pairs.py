@@ -23,10 +23,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlglot
-
 from rlaif_sql.errors import ConfigError
 from rlaif_sql.judge import Judgment
+from rlaif_sql.kinds.registry import kind_of
 from rlaif_sql.models import Candidate, Reason, Task, Verdict
 from rlaif_sql.registry import Registry
 
@@ -60,13 +59,9 @@ class PairsResult:
     counts: Counter[str] = field(default_factory=Counter)
 
 
-def normalised(candidate: Candidate, verdict: Verdict | None, dialect: str = "duckdb") -> str:
-    """The answer's code, normalised: sqlglot's canonical SQL where it parses."""
-    sql = (verdict.evidence.get("sql") if verdict else None) or candidate.completion
-    try:
-        return sqlglot.transpile(sql, read=dialect, write=dialect, normalize=True)[0].lower()
-    except (sqlglot.errors.SqlglotError, IndexError, RecursionError):
-        return " ".join(sql.split()).lower()
+def normalised(task: Task, candidate: Candidate, verdict: Verdict | None) -> str:
+    """The answer, normalised by the task's kind (SQL: sqlglot's canonical form)."""
+    return kind_of(task).normalise(task, candidate, verdict)
 
 
 def similarity(a: str, b: str) -> float:
@@ -175,8 +170,7 @@ def _task_group(
     task: Task, group: list[Candidate], verdicts: Mapping[str, Verdict], wins: Counter[str],
     judgments: list[Judgment],
 ) -> TaskGroup:  # fmt: skip
-    dialect = getattr(task, "dialect", "duckdb")
-    text = {c.candidate_id: normalised(c, verdicts.get(c.candidate_id), dialect) for c in group}
+    text = {c.candidate_id: normalised(task, c, verdicts.get(c.candidate_id)) for c in group}
     verified = [c for c in group if (v := verdicts.get(c.candidate_id)) and v.passed]
     failed = [
         c for c in group

@@ -244,7 +244,8 @@ class Pipeline:
                 if (v := verdicts.get(c.candidate_id)) and not v.passed and not v.abstained
             ]
             texts = {
-                c.candidate_id: normalised(c, verdicts.get(c.candidate_id)) for c in passed + failed
+                c.candidate_id: normalised(task, c, verdicts.get(c.candidate_id))
+                for c in passed + failed
             }
             distinct = list({texts[c.candidate_id]: c for c in passed}.values())
             pairs = sorted(itertools.combinations(distinct, 2),

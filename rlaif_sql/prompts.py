@@ -1,4 +1,5 @@
-"""What the policy model is asked: the question plus the schema of the allowlisted objects only.
+"""What the policy model is asked (each kind's `messages`); for SQL tasks the question plus
+the schema of the allowlisted objects only.
 
 Tables and views the policy does not allow, and columns it denies (PII), are left out of the
 prompt: the model cannot be blamed for using what it was never shown, and is not shown what it
@@ -7,19 +8,10 @@ must not use. Training and evaluation build prompts here, so both see the same t
 
 from __future__ import annotations
 
-from rlaif_sql.models import CodeTask, SqlTask, Task
+from rlaif_sql.kinds.registry import kind_of
+from rlaif_sql.models import SqlTask, Task
 from rlaif_sql.policy import load_policy
 from rlaif_sql.schema import read_schema
-
-SQL_SYSTEM = (
-    "You are a careful SQL analyst. Answer with one read-only {dialect} query in a ```sql "
-    "block, then at most two sentences saying what it returns and which filters it applies. "
-    "Use only the tables and columns listed."
-)
-CODE_SYSTEM = (
-    "You are a careful Python programmer. Answer with the complete function in a ```python "
-    "block. Do not print, read input or write files."
-)
 
 
 def visible_schema(task: SqlTask) -> dict[str, list[tuple[str, str]]]:
@@ -52,18 +44,6 @@ def schema_text(task: SqlTask) -> str:
     return "\n".join(lines)
 
 
-def sql_messages(task: SqlTask) -> tuple[dict[str, str], ...]:
-    user = f"Schema:\n{schema_text(task)}\n\nQuestion: {task.question}"
-    return (
-        {"role": "system", "content": SQL_SYSTEM.format(dialect=task.dialect)},
-        {"role": "user", "content": user},
-    )
-
-
-def code_messages(task: CodeTask) -> tuple[dict[str, str], ...]:
-    user = f"Complete this function:\n\n```python\n{task.prompt}```"
-    return ({"role": "system", "content": CODE_SYSTEM}, {"role": "user", "content": user})
-
-
 def messages_for(task: Task) -> tuple[dict[str, str], ...]:
-    return sql_messages(task) if isinstance(task, SqlTask) else code_messages(task)
+    """The chat messages that ask the policy model for `task`'s answer (its kind's)."""
+    return kind_of(task).messages(task)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlaif_sql.errors import TaskError
+from rlaif_sql.kinds.base import Evidence
+from rlaif_sql.kinds.registry import kind_of
 from rlaif_sql.models import Candidate, CheckStatus, Reason, Task, Verdict
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
 from rlaif_sql.verify import verify_many
@@ -94,10 +96,7 @@ class VerifierRewards:
 
     def _gold_length(self, task_id: str) -> int:
         task = self.tasks[task_id]
-        gold = getattr(task, "gold_sql", None)
-        if gold:
-            return min(len(g) for g in gold)
-        return len(str(task.meta.get("solution", ""))) or 200
+        return kind_of(task).gold_length(task)
 
     def _reward(
         self, name: str, score: Callable[[Verdict, Task], float | None], scaled: bool
@@ -139,24 +138,24 @@ class VerifierRewards:
     def row_count(self) -> RewardFunc:
         """1 when the result's row count is within 0.1% of the gold's (partial credit)."""
         return self._reward(
-            "row_count", lambda v, _: float(bool(v.evidence.get("row_count_match"))), False
+            "row_count", lambda v, t: float(bool(_evidence(v, t).size_match)), False
         )
 
     def code_tests(self, *, length_normalised: bool = True) -> RewardFunc:
-        """Share of the task's tests that pass, in [0, 1] (code tasks; None for SQL tasks).
+        """Share of the task's graded parts that pass, in [0, 1]: the tests of a code task
+        (its evidence's `partial_credit`); None for kinds without parts (SQL).
 
         The counts come from the trusted collection's ids only; the clamp keeps the reward
         in range even for a verdict from elsewhere (a stored one, another verifier)."""
 
         def score(v: Verdict, task: Task) -> float | None:
-            if task.kind != "code":
-                return None
-            collected = int(v.evidence.get("collected") or 0)
-            if collected <= 0:
-                return 0.0
-            return min(1.0, max(0.0, float(v.evidence.get("passed", 0)) / collected))
+            return _evidence(v, task).partial_credit
 
         return self._reward("code_tests", score, length_normalised)
+
+
+def _evidence(verdict: Verdict, task: Task) -> Evidence:
+    return kind_of(task).evidence_type.from_dict(verdict.evidence)
 
 
 def _check(verdict: Verdict, name: str) -> bool:

@@ -8,14 +8,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
-from rlaif_sql.errors import ConfigError, TaskError
-from rlaif_sql.models import Candidate, Reason, Task, Verdict
+from rlaif_sql.models import Candidate, Task, Verdict
 from rlaif_sql.progress import Progress
-from rlaif_sql.progress import own as own_progress
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
-from rlaif_sql.verifiers.registry import REGISTRY
+from rlaif_sql.verify_local import check_one, verify_threads
 
 
 def verify(
@@ -28,19 +25,9 @@ def verify(
         else Candidate(task.task_id, f"{task.task_id}-0", completion)
     )
     if ctx is not None:
-        return _check(candidate, task, ctx)
+        return check_one(candidate, task, ctx)
     with VerifierContext() as own:
-        return _check(candidate, task, own)
-
-
-def _check(candidate: Candidate, task: Task, ctx: VerifierContext) -> Verdict:
-    """A broken task (missing database, bad policy file) is a task_error verdict, not a crash:
-    the rest of the batch is still verified, and validate names the task."""
-    verifier = REGISTRY.get(str(task.meta.get("verifier", task.kind)))
-    try:
-        return verifier(candidate, task, ctx=ctx)
-    except (TaskError, ConfigError) as exc:
-        return Verdict(task.task_id, candidate.candidate_id, False, Reason.TASK_ERROR, str(exc))
+        return check_one(candidate, task, own)
 
 
 def verify_many(
@@ -60,35 +47,8 @@ def verify_many(
     """
     engine = (ctx.config if ctx is not None else config or VerifyConfig()).engine
     if engine is not None and engine.kind == "ray":
-        from rlaif_sql.distributed.runtime import ray_verify_many
+        from rlaif_sql.distributed.verify_ray import ray_verify_many
 
         yield from ray_verify_many(tasks, candidates, ctx=ctx, config=config, progress=progress)
         return
-    by_id = {t.task_id: t for t in tasks}
-    items = list(candidates)
-    own = ctx is None
-    ctx = ctx or VerifierContext(config)
-    try:
-
-        def one(candidate: Candidate) -> Verdict:
-            task = by_id.get(candidate.task_id)
-            if task is None:
-                detail = f"no task with task_id {candidate.task_id!r} in the tasks file"
-                return Verdict(
-                    candidate.task_id, candidate.candidate_id, False, Reason.TASK_ERROR, detail
-                )
-            return _check(candidate, task, ctx)
-
-        pool = ThreadPoolExecutor(max_workers=ctx.config.workers)
-        bar, owned = own_progress(progress, "verify", len(items), "candidate")
-        try:
-            for verdict in pool.map(one, items):
-                bar.update()
-                yield verdict
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-            if owned:
-                bar.close()
-    finally:
-        if own:
-            ctx.close()
+    yield from verify_threads(tasks, candidates, ctx=ctx, config=config, progress=progress)

@@ -16,12 +16,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rlaif_sql.errors import ConfigError
 from rlaif_sql.extras import require
 from rlaif_sql.sandboxes.results import SandboxLimits
 from rlaif_sql.verifiers.context import VerifyConfig
+
+if TYPE_CHECKING:
+    from rlaif_sql.distributed.engine import EngineConfig
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ def _search(on: bool, feature: str) -> Any:
     return found.CounterexampleConfig()
 
 
-def _engine(values: Mapping[str, Any], feature: str) -> Any:
+def _engine(values: Mapping[str, Any], feature: str) -> EngineConfig:
     from rlaif_sql.distributed.engine import EngineConfig
 
     engine = make(EngineConfig, dict(values), "[engine]")

@@ -1,4 +1,4 @@
-"""The registries (verifiers, comparison profiles, backends, rubrics, pair strategies) share
+"""The registries (task kinds, comparison profiles, backends, rubrics, pair strategies) share
 one shape: built-ins by name, entry-point plugins, duplicates refused, an unknown name one
 line naming the known ones and the nearest."""
 
@@ -10,16 +10,16 @@ import pytest
 
 from rlaif_sql.backends.base import BACKENDS, backend_from_config
 from rlaif_sql.errors import ConfigError, TaskError
+from rlaif_sql.kinds.registry import KINDS, kind_named
 from rlaif_sql.pairs import PAIR_STRATEGIES, PairsConfig
 from rlaif_sql.registry import Registry
 from rlaif_sql.rubrics import RUBRICS, load_rubric
 from rlaif_sql.verifiers.compare import CompareOptions, compare_results
 from rlaif_sql.verifiers.profiles import PROFILES, Profile
-from rlaif_sql.verifiers.registry import REGISTRY
 
 
 def test_builtins_are_registered() -> None:
-    assert REGISTRY.names()[:2] == ["sql", "code"]
+    assert {"sql", "code"} <= set(KINDS.names())
     assert PROFILES.names()[:3] == ["strict", "spider", "bird"]
     assert BACKENDS.names()[:3] == ["local", "openai", "jsonl"]
     assert {"sql-explanation@1", "code-quality@1"} <= set(RUBRICS.names())
@@ -37,7 +37,7 @@ def test_builtins_are_registered() -> None:
          "unknown pair strategy 'judges'; did you mean 'judge'?"),
         (lambda: load_rubric("sql-explanation@2"), ConfigError,
          "rubric 'sql-explanation@2' is neither registered"),
-        (lambda: REGISTRY.get("sqll"), ConfigError, "unknown verifier 'sqll'; did you mean 'sql'?"),
+        (lambda: kind_named("sqll"), TaskError, "unknown task kind 'sqll'"),
     ],
 )  # fmt: skip
 def test_an_unknown_name_is_one_line_naming_the_known(lookup, error, message) -> None:

@@ -20,6 +20,7 @@ from rlaif_sql.distributed.engine import ISOLATED_LABEL
 from rlaif_sql.distributed.shipping import FileRef, NodeFiles, Unreachable
 from rlaif_sql.models import Candidate, Reason, Task, Verdict
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
+from rlaif_sql.verify_local import verify_threads
 
 BatchTasks = Mapping[str, tuple[Task, Mapping[str, FileRef]]]
 
@@ -51,8 +52,6 @@ class VerifierActor:
 
     def verify_batch(self, tasks: BatchTasks, candidates: Sequence[Candidate]) -> list[Verdict]:
         """One verdict per candidate, in order."""
-        from rlaif_sql.verify import verify_many
-
         started = time.perf_counter()
         local: list[Task] = []
         back: dict[str, str] = {}
@@ -66,7 +65,7 @@ class VerifierActor:
             local.append(localised)
             back.update(paths)
         runnable = [c for c in candidates if c.task_id not in unreachable]
-        verdicts = iter(verify_many(local, runnable, ctx=self.ctx))
+        verdicts = iter(verify_threads(local, runnable, ctx=self.ctx))
         out = []
         for candidate in candidates:
             if candidate.task_id in unreachable:

@@ -1,20 +1,12 @@
-"""Joining the cluster, and `verify_many`'s entry into the Ray engine.
-
-Kept apart from the pool so the judge's fan-out and the verifier pool join the cluster the
-same way, and so `verify.py` reaches the Ray engine through one function.
-"""
+"""Joining the cluster: kept apart from the pool so the judge's fan-out and the verifier
+pool join the cluster the same way."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from rlaif_sql.distributed.engine import EngineConfig
-from rlaif_sql.models import Candidate, Task, Verdict
-from rlaif_sql.progress import Progress
-from rlaif_sql.progress import own as own_progress
-from rlaif_sql.verifiers.context import VerifyConfig
 
 NAMESPACE = "rlaif_sql"
 WORKER_NICENESS = 0
@@ -36,34 +28,3 @@ def connect(ray: Any, engine: EngineConfig) -> bool:
     ray.init(address=engine.address, namespace=namespace, log_to_driver=False,
              include_dashboard=False, **options)  # fmt: skip
     return True
-
-
-def ray_verify_many(
-    tasks: Sequence[Task],
-    candidates: Iterable[Candidate],
-    *,
-    ctx: Any = None,
-    config: VerifyConfig | None = None,
-    progress: bool | Progress = False,
-) -> Iterator[Verdict]:
-    """`verify_many` on the Ray engine: the pool lives on the context (`ctx.remote`), so a
-    pipeline or a reward that verifies batch after batch keeps its actors warm."""
-    from rlaif_sql.distributed.pool import RayVerifierPool
-    from rlaif_sql.verifiers.context import VerifierContext
-
-    own = ctx is None
-    ctx = ctx or VerifierContext(config)
-    try:
-        if ctx.remote is None:
-            ctx.remote = RayVerifierPool(ctx.config, ctx.config.engine)
-        bar, owned = own_progress(progress, "verify (ray)", 0, "candidate")
-        try:
-            for verdict in ctx.remote.verify(tasks, candidates):
-                bar.update()
-                yield verdict
-        finally:
-            if owned:
-                bar.close()
-    finally:
-        if own:
-            ctx.close()

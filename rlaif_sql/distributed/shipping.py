@@ -179,7 +179,8 @@ class NodeFiles:
             if local != ref.path:
                 changes[field_name] = local
                 back[local] = ref.path
-        return (replace(task, **changes) if changes else task), back
+        # only SQL tasks (dataclasses) name files
+        return (replace(task, **changes) if changes else task), back  # type: ignore[type-var]
 
 
 def _write_atomic(target: Path, data: bytes) -> None:

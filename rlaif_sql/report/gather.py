@@ -16,6 +16,7 @@ from pathlib import Path
 from rlaif_sql.anchors import Anchor, judge_label
 from rlaif_sql.errors import RlaifSqlError
 from rlaif_sql.judge import Judgment
+from rlaif_sql.kinds.registry import kind_of
 from rlaif_sql.models import Candidate, SqlTask, Task, Verdict
 from rlaif_sql.report.records import AnchorLabel, GoldPreview, PairRecord, RunData, TaskInfo
 from rlaif_sql.store import RunStore
@@ -31,7 +32,7 @@ PURPOSES = ("tie", "conflict", "anchor")
 def task_info(task: Task) -> TaskInfo:
     if isinstance(task, SqlTask):
         return TaskInfo(task.task_id, task.question, task.gold_sql, task.dialect, task.kind)
-    return TaskInfo(task.task_id, task.prompt, (), "python", task.kind)
+    return TaskInfo(task.task_id, kind_of(task).question(task), (), "python", task.kind)
 
 
 def from_store(

@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from rlaif_sql.kinds.base import evidence_of
 from rlaif_sql.models import CheckStatus, Verdict
 from rlaif_sql.report.records import RunData, source_of
 
@@ -142,8 +143,9 @@ def accuracy(verdicts: Sequence[Verdict]) -> Rate:
 
 
 def row_count_accuracy(verdicts: Sequence[Verdict]) -> Rate:
-    compared = [v for v in verdicts if not v.abstained and "row_count_match" in v.evidence]
-    return Rate(sum(bool(v.evidence["row_count_match"]) for v in compared), len(compared))
+    sized = [m for m in (evidence_of(v).size_match for v in verdicts if not v.abstained)
+             if m is not None]  # fmt: skip
+    return Rate(sum(map(bool, sized)), len(sized))
 
 
 ROW_COUNT_BUCKETS: tuple[tuple[str, float, float], ...] = (

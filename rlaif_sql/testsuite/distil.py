@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rlaif_sql.errors import ConfigError
 from rlaif_sql.models import SqlTask
@@ -33,6 +33,9 @@ from rlaif_sql.testsuite.generate import draw_rows, query_literals, write_databa
 from rlaif_sql.testsuite.mutate import mutants
 from rlaif_sql.testsuite.pool import generation_schema
 from rlaif_sql.verifiers.compare import CompareOptions, compare_results
+
+if TYPE_CHECKING:
+    from rlaif_sql.verifiers.context import VerifierContext
 
 SUFFIX = {"sqlite": ".sqlite", "duckdb": ".duckdb"}
 
@@ -123,7 +126,7 @@ def suite_key(task: SqlTask, config: SuiteConfig, profile: str = "strict") -> st
 
 # long: one pass (mutants, then databases drawn until they die) over shared locals; kept whole while issue 11 reworks testsuite/ in parallel, split with that merge
 def build_suite(
-    task: SqlTask, ctx: Any, config: SuiteConfig, options: CompareOptions | None = None
+    task: SqlTask, ctx: VerifierContext, config: SuiteConfig, options: CompareOptions | None = None
 ) -> Suite:
     """The task's suite, from the cache when it is there. `ctx` is a VerifierContext."""
     options = options or CompareOptions.from_mapping(task.compare)
@@ -132,7 +135,9 @@ def build_suite(
     if cached is not None and not (config.rebuild_undersized and cached.budget_exhausted):
         return cached
     started = time.monotonic()
-    from rlaif_sql.verifiers.sql import engine_sql_for  # the same transpile path as candidates
+    from rlaif_sql.verifiers.sql_engine import (
+        engine_sql_for,  # the same transpile path as candidates
+    )
 
     gold_sql = engine_sql_for(task, task.gold_sql[0], ctx, options)
     ordered = _ordered(task, options)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlglot
 
@@ -19,21 +19,25 @@ from rlaif_sql.testsuite.compare_on import GoldQuery
 from rlaif_sql.testsuite.counterexample import CounterexampleConfig, search
 from rlaif_sql.verifiers.compare import CompareOptions, gold_orders
 
+if TYPE_CHECKING:
+    from rlaif_sql.kinds.base import RowCounts, VerdictBuilder
+    from rlaif_sql.verifiers.context import VerifierContext
+
 logger = logging.getLogger(__name__)
 
 
-def counterexample_config_for(task: SqlTask, ctx: Any) -> CounterexampleConfig | None:
+def counterexample_config_for(task: SqlTask, ctx: VerifierContext) -> CounterexampleConfig | None:
     return CounterexampleConfig.from_value(task.compare.get("counterexamples")) or getattr(
         ctx.config, "counterexamples", None
     )
 
 
 def gold_queries(
-    task: SqlTask, ctx: Any, options: CompareOptions, *, as_written: bool = False
+    task: SqlTask, ctx: VerifierContext, options: CompareOptions, *, as_written: bool = False
 ) -> list[GoldQuery]:
     """Each gold as the engine runs it, and whether its order counts; `as_written` keeps the
     DISTINCTs the spider profile strips."""
-    from rlaif_sql.verifiers.sql import engine_sql_for
+    from rlaif_sql.verifiers.sql_engine import engine_sql_for
 
     engine_options = replace(options, profile="strict") if as_written else options
     out = []
@@ -48,7 +52,7 @@ def gold_queries(
 
 
 def check_counterexample(
-    trace: Any, sql: str, task: SqlTask, ctx: Any, options: CompareOptions,
+    trace: VerdictBuilder, sql: str, task: SqlTask, ctx: VerifierContext, options: CompareOptions,
     config: CounterexampleConfig, passed: Verdict,
 ) -> Verdict:  # fmt: skip
     """`passed` stands unless a counterexample database is found; `trace` is the verifier's."""
@@ -59,7 +63,7 @@ def check_counterexample(
     # evaluator does) turns a right COUNT(DISTINCT x) into a wrong count on generated data;
     # the profile's "DISTINCT does not matter in the output" is kept by comparing without
     # duplicate rows
-    from rlaif_sql.verifiers.sql import engine_sql_for
+    from rlaif_sql.verifiers.sql_engine import engine_sql_for
 
     if options.profile == "spider":
         sql = engine_sql_for(
@@ -73,7 +77,7 @@ def check_counterexample(
         detail = f"counterexample search failed ({type(exc).__name__}: {exc}); verdict withheld"
         return trace.verdict(Reason.ABSTAIN, detail, row_count=passed.row_count)
     trace.evidence["counterexample"] = evidence
-    counts = {"row_count": passed.row_count, "gold_row_count": passed.gold_row_count}
+    counts: RowCounts = {"row_count": passed.row_count, "gold_row_count": passed.gold_row_count}
     if evidence["found"]:
         shown = "; ".join(
             f"{table}: {rows[:4]}{' ...' if len(rows) > 4 else ''}"

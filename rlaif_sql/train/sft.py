@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rlaif_sql.models import SqlTask, Task
+from rlaif_sql.kinds.registry import kind_of
+from rlaif_sql.models import Task
 from rlaif_sql.prompts import messages_for
 from rlaif_sql.train.common import TrainConfig, common_args, finish, load_model, peft_config
 
@@ -31,8 +32,10 @@ def sft_dataset(tasks: Sequence[Task], answers: Mapping[str, Sequence[str]]) -> 
 
 
 def gold_answers(tasks: Sequence[Task]) -> dict[str, list[str]]:
-    """The golds as answers: short, fenced, verified by `rlaif-sql validate`."""
-    return {t.task_id: [f"```sql\n{t.gold_sql[0]}\n```"] for t in tasks if isinstance(t, SqlTask)}
+    """Each task's gold answer (its kind's), as the model should write it; `rlaif-sql
+    validate` verifies them."""
+    golds = {t.task_id: kind_of(t).gold_answer(t) for t in tasks}
+    return {task_id: [gold] for task_id, gold in golds.items() if gold is not None}
 
 
 def sft_trainer(dataset: Any, config: TrainConfig, *, max_length: int = 1536) -> Any:

@@ -20,10 +20,11 @@ Checks, in order: ``extract`` (find code in the completion), ``syntax`` (it pars
 from __future__ import annotations
 
 import signal
-import time
 from typing import Any
 
-from rlaif_sql.models import Candidate, CheckOutcome, CheckStatus, CodeTask, Reason, Verdict
+from rlaif_sql.kinds.base import VerdictBuilder
+from rlaif_sql.kinds.evidence import CodeEvidence
+from rlaif_sql.models import Candidate, CodeTask, Reason, Verdict
 from rlaif_sql.sandboxes.process import CodeJob, CodeSandbox, SandboxRun
 from rlaif_sql.verifiers.code_extract import extract_code
 from rlaif_sql.verifiers.code_report import expected_ids, judge
@@ -33,46 +34,6 @@ CHECKS = ("extract", "syntax", "sandbox", "tests")
 COLLECT_TIMEOUT_S = 30.0
 
 
-class _Trace:
-    """Collects check outcomes and evidence while a candidate moves through the checks."""
-
-    def __init__(self, candidate: Candidate, task: CodeTask, sandbox: CodeSandbox) -> None:
-        self.candidate, self.task = candidate, task
-        self.started = time.perf_counter()
-        self.checks: list[CheckOutcome] = []
-        self.evidence: dict[str, Any] = {
-            "verifier": VERIFIER_VERSION,
-            "isolation": sandbox.isolation,
-        }
-
-    def passed(self, name: str, detail: str = "") -> None:
-        self.checks.append(CheckOutcome(name, CheckStatus.PASSED, detail))
-
-    def verdict(self, reason: Reason, detail: str, failed: str = "") -> Verdict:
-        status = CheckStatus.ABSTAIN if reason is Reason.ABSTAIN else CheckStatus.FAILED
-        done = {c.name for c in self.checks}
-        for name in CHECKS:
-            if name in done:
-                continue
-            if name == failed:
-                self.checks.append(CheckOutcome(name, status, detail))
-            elif reason is Reason.OK:
-                self.checks.append(CheckOutcome(name, CheckStatus.PASSED))
-            else:
-                self.checks.append(CheckOutcome(name, CheckStatus.SKIPPED))
-            done.add(name)
-        return Verdict(
-            task_id=self.task.task_id,
-            candidate_id=self.candidate.candidate_id,
-            passed=reason is Reason.OK,
-            reason=reason,
-            detail=detail,
-            checks=tuple(self.checks),
-            elapsed_ms=(time.perf_counter() - self.started) * 1000,
-            evidence=self.evidence,
-        )
-
-
 def build_test_module(task: CodeTask) -> str:
     """The test module the sandbox runs: the task's trusted setup, then its tests."""
     return f"{task.setup}\n\n{task.tests}" if task.setup.strip() else task.tests
@@ -80,7 +41,8 @@ def build_test_module(task: CodeTask) -> str:
 
 def check(candidate: Candidate, task: CodeTask, *, sandbox: CodeSandbox) -> Verdict:
     """Verify one candidate against the task's tests; never raises for a candidate's fault."""
-    trace = _Trace(candidate, task, sandbox)
+    evidence = CodeEvidence(VERIFIER_VERSION, isolation=sandbox.isolation)
+    trace = VerdictBuilder(candidate, task, CHECKS, evidence)
     size = len(candidate.completion.encode("utf-8", "replace"))
     limit = sandbox.config.max_source_bytes
     if size > limit:
@@ -97,7 +59,7 @@ def check(candidate: Candidate, task: CodeTask, *, sandbox: CodeSandbox) -> Verd
     return _run(trace, task, found.code, sandbox)
 
 
-def _run(trace: _Trace, task: CodeTask, code: str, sandbox: CodeSandbox) -> Verdict:
+def _run(trace: VerdictBuilder, task: CodeTask, code: str, sandbox: CodeSandbox) -> Verdict:
     tests = build_test_module(task)
     collected = sandbox.collect(tests, task.entry_point, COLLECT_TIMEOUT_S)
     expected, why = expected_ids(collected)
@@ -123,6 +85,9 @@ def _run(trace: _Trace, task: CodeTask, code: str, sandbox: CodeSandbox) -> Verd
     trace.evidence.update(_run_evidence(run))
     if judgement.failed_check == "tests":
         trace.passed("sandbox", f"isolation={run.isolation}")
+    elif judgement.reason is Reason.OK:
+        trace.passed("sandbox")
+        trace.passed("tests")
     return trace.verdict(judgement.reason, judgement.detail, judgement.failed_check)
 
 

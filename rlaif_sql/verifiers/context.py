@@ -1,4 +1,5 @@
-"""Shared state for a verification run: sandboxes, policies, schemas and result caches.
+"""Shared state for a verification run: the SQL sandbox, policies, schemas and result caches,
+and each task kind's resources (the code kind's sandbox: `resource`).
 
 Gold results are computed once per task and candidates that normalise to the same SQL
 run once per database. A context is thread-safe and should be closed (or used with `with`).
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rlaif_sql.errors import ConfigError, TaskError
 from rlaif_sql.models import SqlTask
@@ -19,8 +21,14 @@ from rlaif_sql.sandboxes.results import ExecStatus, ExecutionResult, SandboxLimi
 from rlaif_sql.schema import Schema, read_schema
 
 if TYPE_CHECKING:
-    from rlaif_sql.sandboxes.process import CodeSandbox
+    from rlaif_sql.distributed.engine import EngineConfig
+    from rlaif_sql.distributed.pool import RayVerifierPool
     from rlaif_sql.sandboxes.sql import SqlSandbox
+    from rlaif_sql.testsuite.counterexample import CounterexampleConfig
+    from rlaif_sql.testsuite.distil import Suite, SuiteConfig
+    from rlaif_sql.verifiers.compare import CompareOptions
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -35,16 +43,16 @@ class VerifyConfig:
     """How often an infrastructure failure is retried before the verdict is `abstain`."""
     code_options: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for the code sandbox's config (see rlaif_sql.sandboxes.process)."""
-    test_suite: Any = None
+    test_suite: SuiteConfig | None = None
     """A `rlaif_sql.testsuite.distil.SuiteConfig`: check every SQL task on generated databases
     too (tasks can also ask for it with `compare: {"test_suite": true}`)."""
     derived_dir: Path | None = None
     """Where the policy's copies of databases (only allowed tables and columns) are cached;
     None: `$RLAIF_SQL_CACHE/derived` or `~/.cache/rlaif_sql/derived`."""
-    engine: Any = None
+    engine: EngineConfig | None = None
     """A `rlaif_sql.distributed.EngineConfig`: where `verify_many` runs (None or kind='local':
     threads in this process; kind='ray': verifier actors on a Ray cluster)."""
-    counterexamples: Any = None
+    counterexamples: CounterexampleConfig | None = None
     """A `rlaif_sql.testsuite.counterexample.CounterexampleConfig`: search a small database on
     which a passing SQL candidate differs from the gold (tasks: `compare: {"counterexamples":
     true}`)."""
@@ -61,7 +69,7 @@ class VerifierContext:
         self.config = config or VerifyConfig()
         self._lock = threading.Lock()
         self._sql: SqlSandbox | None = None
-        self._code: CodeSandbox | None = None
+        self._resources: dict[str, Any] = {}
         self._policies: dict[str | None, Policy] = {}
         self._results: dict[tuple[str, str, str], tuple[ExecutionResult, bool]] = {}
         """(result, whether it ran trusted) per (db, engine, cache key)."""
@@ -73,7 +81,7 @@ class VerifierContext:
         self._suite_results: dict[Any, Any] = {}
         self.executions = 0
         self.cache_hits = 0
-        self.remote: Any = None
+        self.remote: RayVerifierPool | None = None
         """The Ray actor pool when config.engine.kind == 'ray' (rlaif_sql.distributed.pool),
         made by the first verify_many; closed with the context."""
 
@@ -86,15 +94,15 @@ class VerifierContext:
                 self._sql = SqlSandbox(self.config.sandbox, workers=self.config.workers)
             return self._sql
 
-    @property
-    def code_sandbox(self) -> CodeSandbox:
-        with self._lock:
-            if self._code is None:
-                from rlaif_sql.sandboxes.process import CodeSandbox, CodeSandboxConfig
+    def resource(self, key: str, start: Callable[[], R]) -> R:
+        """A kind's resource (a sandbox, a pool): `start()` once per context, closed with it.
 
-                options = {"workers": self.config.workers, **self.config.code_options}
-                self._code = CodeSandbox(CodeSandboxConfig(**options))
-            return self._code
+        Keys are the kind's to choose (``code.sandbox``); the resource must have `close()`."""
+        with self._lock:
+            if key not in self._resources:
+                self._resources[key] = start()
+            found: R = self._resources[key]
+            return found
 
     def policy_for(self, task: SqlTask) -> Policy:
         with self._lock:
@@ -173,7 +181,7 @@ class VerifierContext:
             result = self.sql_sandbox.execute(db, sql, engine=engine, trusted=trusted)
         return result
 
-    def suite_for(self, task: Any, config: Any, options: Any) -> Any:
+    def suite_for(self, task: SqlTask, config: SuiteConfig, options: CompareOptions) -> Suite:
         """The task's test suite, built once per context (and cached on disk)."""
         from rlaif_sql.testsuite.distil import build_suite
 
@@ -213,8 +221,9 @@ class VerifierContext:
 
     def close(self) -> None:
         with self._lock:
-            sandboxes = [s for s in (self._sql, self._code, self.remote) if s is not None]
-            self._sql = self._code = self.remote = None
+            sandboxes = [s for s in (self._sql, *self._resources.values(), self.remote) if s]
+            self._sql = self.remote = None
+            self._resources = {}
         for sandbox in sandboxes:
             sandbox.close()
 

@@ -7,27 +7,23 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import Any
-
-import sqlglot
-from sqlglot import exp
+from typing import TYPE_CHECKING, Any
 
 from rlaif_sql.extras import require
-from rlaif_sql.models import Candidate, CheckOutcome, CheckStatus, Reason, SqlTask, Verdict
+from rlaif_sql.kinds.base import RowCounts, VerdictBuilder
+from rlaif_sql.kinds.evidence import SqlEvidence
+from rlaif_sql.models import Candidate, CheckStatus, Reason, SqlTask, Verdict
 from rlaif_sql.sandboxes.results import ExecStatus, ExecutionResult
-from rlaif_sql.schema import Schema
 from rlaif_sql.verifiers.compare import CompareOptions, compare_results, gold_orders
 from rlaif_sql.verifiers.context import VerifierContext
-from rlaif_sql.verifiers.profiles import profile_named
+from rlaif_sql.verifiers.sql_engine import engine_sql, parse_or_none
 from rlaif_sql.verifiers.sql_extract import extract_sql
-from rlaif_sql.verifiers.sql_policy import (
-    check_policy,
-    sqlite_like_as_ilike,
-    sqlite_quoted_strings_as_literals,
-)
+from rlaif_sql.verifiers.sql_policy import check_policy
 from rlaif_sql.verifiers.sql_policy_shape import drop_denied_excludes
+
+if TYPE_CHECKING:
+    from rlaif_sql.testsuite.distil import SuiteConfig
 
 VERIFIER_VERSION = "sql@1"
 CHECKS = ("extract", "policy", "execute", "compare", "test_suite", "counterexample")
@@ -51,43 +47,11 @@ class Gold:
     ordered: bool
 
 
-class _Trace:
-    """Collects check outcomes and evidence while a candidate moves through the checks."""
-
-    def __init__(self, candidate: Candidate, task: SqlTask) -> None:
-        self.candidate, self.task = candidate, task
-        self.started = time.perf_counter()
-        self.checks: list[CheckOutcome] = []
-        self.evidence: dict[str, object] = {"verifier": VERIFIER_VERSION, "engine": task.engine}
-
-    def passed(self, name: str, detail: str = "") -> None:
-        self.checks.append(CheckOutcome(name, CheckStatus.PASSED, detail))
-
-    def verdict(self, reason: Reason, detail: str, **counts: int | None) -> Verdict:
-        status = {Reason.OK: CheckStatus.PASSED, Reason.ABSTAIN: CheckStatus.ABSTAIN}.get(
-            reason, CheckStatus.FAILED
-        )
-        if reason is not Reason.OK:
-            self.checks.append(CheckOutcome(CHECKS[len(self.checks)], status, detail))
-        done = {c.name for c in self.checks}
-        self.checks += [CheckOutcome(n, CheckStatus.SKIPPED) for n in CHECKS if n not in done]
-        return Verdict(
-            task_id=self.task.task_id,
-            candidate_id=self.candidate.candidate_id,
-            passed=reason is Reason.OK,
-            reason=reason,
-            detail=detail,
-            checks=tuple(self.checks),
-            row_count=counts.get("row_count"),
-            gold_row_count=counts.get("gold_row_count"),
-            elapsed_ms=round((time.perf_counter() - self.started) * 1000, 3),
-            evidence=self.evidence,
-        )
-
-
 def check(candidate: Candidate, task: SqlTask, *, ctx: VerifierContext) -> Verdict:
     """Run every hard check on one candidate; a candidate's fault is a verdict, never an error."""
-    trace = _Trace(candidate, task)
+    trace = VerdictBuilder(
+        candidate, task, CHECKS, SqlEvidence(VERIFIER_VERSION, engine=task.engine)
+    )
     options = CompareOptions.from_mapping(task.compare)
     extracted = extract_sql(candidate.completion)
     if extracted is None:
@@ -135,7 +99,7 @@ def check(candidate: Candidate, task: SqlTask, *, ctx: VerifierContext) -> Verdi
 
 
 def _compare_with_golds(
-    trace: _Trace,
+    trace: VerdictBuilder,
     result: ExecutionResult,
     task: SqlTask,
     ctx: VerifierContext,
@@ -164,7 +128,10 @@ def _compare_with_golds(
     trace.evidence.update(
         profile=options.profile, row_count_match=outcomes[best].row_count_match, matched_gold=best
     )
-    counts = {"row_count": result.row_count, "gold_row_count": golds[best].result.row_count}
+    counts: RowCounts = {
+        "row_count": result.row_count,
+        "gold_row_count": golds[best].result.row_count,
+    }
     if not outcomes[best].match:
         return trace.verdict(Reason.WRONG_RESULT, outcomes[best].detail, **counts)
     trace.passed("compare", f"matches gold #{best}")
@@ -180,7 +147,7 @@ def gold_results(task: SqlTask, ctx: VerifierContext, options: CompareOptions) -
     schema = ctx.schema_for(task)
     golds = []
     for gold_sql in task.gold_sql:
-        tree = _parse_or_none(gold_sql, task.dialect)
+        tree = parse_or_none(gold_sql, task.dialect)
         sql = engine_sql(gold_sql, tree, task, schema, options) if tree is not None else gold_sql
         result = ctx.execute(task.db, sql, engine=task.engine, trusted=True)
         golds.append(Gold(gold_sql, result, gold_orders(gold_sql, tree, options)))
@@ -189,33 +156,7 @@ def gold_results(task: SqlTask, ctx: VerifierContext, options: CompareOptions) -
     return golds
 
 
-def engine_sql(
-    sql: str, tree: exp.Expr, task: SqlTask, schema: Schema, options: CompareOptions
-) -> str:
-    """The text the engine runs: the original when dialects agree, else a sqlglot transpile."""
-    if task.dialect != task.engine:
-        if task.dialect == "sqlite":
-            tree = sqlite_quoted_strings_as_literals(tree, schema)
-            if task.engine == "duckdb":
-                tree = sqlite_like_as_ilike(tree)
-        sql = tree.sql(dialect=task.engine)
-    return profile_named(options.profile).engine_sql(sql, task.engine)
-
-
-def _parse_or_none(sql: str, dialect: str) -> exp.Expr | None:
-    try:
-        return sqlglot.parse_one(sql, read=dialect)
-    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, RecursionError):
-        return None
-
-
-def engine_sql_for(task: SqlTask, sql: str, ctx: VerifierContext, options: CompareOptions) -> str:
-    """What the engine runs for a trusted query of the task (a gold, or a gold's mutant)."""
-    tree = _parse_or_none(sql, task.dialect)
-    return engine_sql(sql, tree, task, ctx.schema_for(task), options) if tree is not None else sql
-
-
-def suite_config_for(task: SqlTask, ctx: VerifierContext) -> Any:
+def suite_config_for(task: SqlTask, ctx: VerifierContext) -> SuiteConfig | None:
     """The task's test-suite settings, or the run's; None when suites are off (the default).
 
     Test suites need hypothesis (the `testsuite` extra); it is imported only when they are on,
@@ -229,8 +170,8 @@ def suite_config_for(task: SqlTask, ctx: VerifierContext) -> Any:
 
 
 def _check_suite(
-    trace: _Trace, sql: str, task: SqlTask, ctx: VerifierContext, options: CompareOptions,
-    config: Any, passed: Verdict,
+    trace: VerdictBuilder, sql: str, task: SqlTask, ctx: VerifierContext, options: CompareOptions,
+    config: SuiteConfig, passed: Verdict,
 ) -> Verdict:  # fmt: skip
     """The candidate must also match the gold on every database of the task's test suite."""
     from rlaif_sql.testsuite.compare_on import differs
@@ -238,7 +179,7 @@ def _check_suite(
 
     suite = ctx.suite_for(task, config, options)
     golds = gold_queries(task, ctx, options)
-    counts = {"row_count": passed.row_count, "gold_row_count": passed.gold_row_count}
+    counts: RowCounts = {"row_count": passed.row_count, "gold_row_count": passed.gold_row_count}
     trace.checks = [c for c in trace.checks if c.status is not CheckStatus.SKIPPED]
     evidence: dict[str, Any] = {
         "databases": len(suite.databases),
