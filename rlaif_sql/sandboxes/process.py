@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,9 @@ from rlaif_sql.sandboxes.code_worker import Worker
 
 log = logging.getLogger(__name__)
 COLLECT_TIMEOUT_S = 30.0
+AFFINITY_WAIT_S = 0.25
+"""How long a job waits for the busy worker that holds its task's zygote before it takes
+another idle worker (which then collects the task once more)."""
 PYTEST_INI = "[pytest]\naddopts =\n"
 
 
@@ -111,8 +115,13 @@ class CodeSandbox:
             log.info("code sandbox: no cgroups (%s); rlimits and tmpfs caps only", plan.why)
         self._idle: list[Worker] = list(self._workers)
         self._free = threading.Condition()
-        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="code-sandbox-spawner")
+        self._spawner = ThreadPoolExecutor(
+            len(self._workers), thread_name_prefix="code-sandbox-spawner"
+        )
         self._collected: dict[str, SandboxRun] = {}
+        self._collecting: dict[str, threading.Lock] = {}
+        self.collections = 0
+        """Collection jobs run (a task's first sight; not the ones served from the cache)."""
         self._lock = threading.Lock()
         self._closed = False
         log.info("code sandbox: isolation=%s workers=%d", self.isolation, len(self._workers))
@@ -145,17 +154,41 @@ class CodeSandbox:
         self._cgroups.remove()
         shutil.rmtree(self._root, ignore_errors=True)
 
+    def start(self) -> float:
+        """Start every worker that is not running, all at once; returns the seconds it took.
+        Optional: a job starts its worker when needed, but one worker after another."""
+        started = time.perf_counter()
+        if not self.unavailable and not self._closed:
+            stopped = [w for w in self._workers if not w.alive()]
+            timeout = self.config.startup_timeout_s
+            waiting = [self._spawner.submit(w.start, timeout) for w in stopped]
+            for worker, future in zip(stopped, waiting, strict=True):
+                future.result()
+                worker.tasks.clear()
+        return time.perf_counter() - started
+
     def collect(self, tests: str, entry_point: str, timeout_s: float = 30.0) -> SandboxRun:
-        """Trusted collection of `tests` with a stub `solution` (cached per test source)."""
+        """Trusted collection of `tests` with a stub `solution` (cached per test source; a
+        task's candidates arriving together wait for one collection instead of each making
+        their own on another worker)."""
         key = task_key(tests, entry_point)
         with self._lock:
             cached = self._collected.get(key)
+            gate = self._collecting.setdefault(key, threading.Lock())
         if cached is not None:
             return cached
-        run = self.run(CodeJob(tests, None, entry_point, timeout_s=timeout_s, memory_mb=512))
-        if run.error is None:
+        with gate:
             with self._lock:
-                self._collected[key] = run
+                cached = self._collected.get(key)
+            if cached is not None:
+                return cached
+            job = CodeJob(tests, None, entry_point, timeout_s=timeout_s, memory_mb=512)
+            run = self.run(job)
+            with self._lock:
+                self.collections += 1
+                if run.error is None:
+                    self._collected[key] = run
+                self._collecting.pop(key, None)
         return run
 
     def run(self, job: CodeJob) -> SandboxRun:
@@ -164,7 +197,10 @@ class CodeSandbox:
             return SandboxRun(isolation=self.isolation, error=self.unavailable)
         if self._closed:
             raise SandboxError("the code sandbox is closed; open a new CodeSandbox")
-        worker = self._take(task_key(job.tests, job.entry_point))
+        key = task_key(job.tests, job.entry_point)
+        worker = self._take(key)
+        if self.config.reuse_collection and not job.in_process:
+            worker.tasks[key] = None  # routing hint: its zygote is (being) made there
         try:
             try:
                 return self._run_on(worker, job)
@@ -179,16 +215,26 @@ class CodeSandbox:
         finally:
             with self._free:
                 self._idle.append(worker)
-                self._free.notify()
+                self._free.notify_all()
 
     def _take(self, key: str) -> Worker:
-        """An idle worker, preferring one that has the task's tests collected already."""
+        """An idle worker, preferring one that has the task's zygote: when the worker that
+        has it is busy, wait for it up to AFFINITY_WAIT_S before taking another."""
+        give_up: float | None = None
         with self._free:
-            while not self._idle:
-                self._free.wait()
-            best = next((w for w in self._idle if key in w.tasks), self._idle[0])
-            self._idle.remove(best)
-            return best
+            while True:
+                best = next((w for w in self._idle if key in w.tasks), None)
+                if best is None and self._idle:
+                    now = time.monotonic()
+                    give_up = give_up or now + AFFINITY_WAIT_S
+                    held = any(key in w.tasks for w in self._workers if w not in self._idle)
+                    if not held or now >= give_up:
+                        best = self._idle[0]
+                if best is not None:
+                    self._idle.remove(best)
+                    return best
+                wait = None if give_up is None else max(0.0, give_up - time.monotonic())
+                self._free.wait(wait)
 
     def run_many(self, jobs: Iterable[CodeJob]) -> list[SandboxRun]:
         """Run jobs in parallel, one per worker at a time; results in input order."""
