@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from rlaif_sql.errors import ConfigError, TaskError
 from rlaif_sql.models import Candidate, Reason, Task, Verdict
@@ -53,6 +54,9 @@ def verify_many(
 ) -> Iterator[Verdict]:
     """Verify candidates in parallel (one thread per sandbox worker), yielding in input order.
 
+    Streams: `candidates` may be any iterable (a generator over a file of millions) and is
+    read only `WINDOW_PER_WORKER` candidates per worker ahead of the verdict being yielded,
+    so memory stays flat in the number of candidates.
     A candidate whose task_id is unknown gets a `task_error` verdict rather than vanishing.
     Closing the iterator early (or Ctrl-C) drops the candidates not yet started.
     With `config.engine` (or `ctx.config.engine`) of kind 'ray' the candidates stream through
@@ -65,7 +69,6 @@ def verify_many(
         yield from ray_verify_many(tasks, candidates, ctx=ctx, config=config, progress=progress)
         return
     by_id = {t.task_id: t for t in tasks}
-    items = list(candidates)
     own = ctx is None
     ctx = ctx or VerifierContext(config)
     try:
@@ -79,16 +82,43 @@ def verify_many(
                 )
             return _check(candidate, task, ctx)
 
-        pool = ThreadPoolExecutor(max_workers=ctx.config.workers)
-        bar, owned = own_progress(progress, "verify", len(items), "candidate")
+        total = len(candidates) if isinstance(candidates, Sized) else 0
+        bar, owned = own_progress(progress, "verify", total, "candidate")
         try:
-            for verdict in pool.map(one, items):
-                bar.update()
-                yield verdict
+            window = WINDOW_PER_WORKER * ctx.config.workers
+            yield from _in_order(one, candidates, ctx.config.workers, window, bar, grow=not total)
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
             if owned:
                 bar.close()
     finally:
         if own:
             ctx.close()
+
+
+WINDOW_PER_WORKER = 8
+"""Candidates started ahead of the one whose verdict is awaited, per worker: enough to keep
+every worker busy behind a slow candidate, few enough that memory does not grow."""
+
+
+def _in_order(
+    one: Callable[[Candidate], Verdict], items: Iterable[Candidate], workers: int,
+    window: int, bar: Progress, *, grow: bool,
+) -> Iterator[Verdict]:  # fmt: skip
+    """`one` over `items` on `workers` threads, at most `window` in flight, in input order."""
+    pool = ThreadPoolExecutor(max_workers=workers)
+    pending: deque[Future[Verdict]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(one, item))
+            if grow:
+                bar.grow(1)
+            if len(pending) >= window:
+                verdict = pending.popleft().result()
+                bar.update()
+                yield verdict
+        while pending:
+            verdict = pending.popleft().result()
+            bar.update()
+            yield verdict
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
