@@ -1,7 +1,7 @@
 """Streaming verification: memory of `rlaif-sql verify` over a million generated candidates.
 
     python examples/revenue/build_db.py        # once: the revenue pack's database
-    python -m benchmarks.verify_stream [--count 1000000] [--workers 2]
+    python -m benchmarks.verify_stream [--count 10000 100000] [--path-only 1000000]
 
 Generates COUNT candidates over the revenue pack (examples/revenue) the way an RL loop
 samples: each of the pack's 231 hand-written candidates is repeated many times, verbatim or
@@ -10,6 +10,9 @@ candidate ids. The candidates file is written first; then `rlaif-sql verify` run
 a separate process (the driver) and this script samples, every `--every` seconds, the
 resident memory (`VmRSS`, and the peak `VmHWM`) of the driver and of each of its child
 processes (the SQL sandbox workers) from /proc, with the number of verdicts written so far.
+In `--path-only` runs every candidate names a task the pack lacks, so each verdict is an
+instant `task_error` (and the command exits 3, nothing verified): what remains is the
+streaming path itself (reading, the in-order window, writing, the tally), at full speed.
 Writes benchmarks/results/verify_stream.json (or `--out`): throughput, peak RSS of the
 driver and of each worker, and the timeline, whose slope (MB per 100k candidates after
 the first 10%) says whether memory grows with the number of candidates.
@@ -35,8 +38,9 @@ DRIVER_LIMIT_MB = 500
 PROSE = ("", "Here is the query:\n\n", "Sure! ", "The answer:\n", "```sql\n{}\n```", "{}\n-- done")
 
 
-def variants(count: int) -> Iterator[dict[str, Any]]:
-    """COUNT candidate records: the pack's candidates, repeated verbatim or nearly so."""
+def variants(count: int, path_only: bool = False) -> Iterator[dict[str, Any]]:
+    """COUNT candidate records: the pack's candidates, repeated verbatim or nearly so
+    (`path_only`: under a task id the pack lacks, so each is an instant task_error)."""
     seeds = [json.loads(line) for line in (PACK / "candidates.jsonl").open() if line.strip()]
     for i in range(count):
         seed = seeds[i % len(seeds)]
@@ -49,12 +53,13 @@ def variants(count: int) -> Iterator[dict[str, Any]]:
             text = frame.format(text) if "{}" in frame else frame + text
         elif round_ % 4 == 3:  # upper-case keywords
             text = text.replace("select ", "SELECT ").replace(" from ", " FROM ")
-        yield {"task_id": seed["task_id"], "candidate_id": f"s{i}", "completion": text}
+        task_id = "not-in-the-pack" if path_only else seed["task_id"]
+        yield {"task_id": task_id, "candidate_id": f"s{i}", "completion": text}
 
 
-def write_candidates(path: Path, count: int) -> int:
+def write_candidates(path: Path, count: int, path_only: bool) -> int:
     with path.open("w", encoding="utf-8") as handle:
-        for record in variants(count):
+        for record in variants(count, path_only):
             handle.write(json.dumps(record) + "\n")
     return path.stat().st_size
 
@@ -139,9 +144,9 @@ def slope_mb_per_100k(timeline: list[dict[str, Any]], count: int) -> float | Non
     return round(cov / var * 100_000, 2) if var else None
 
 
-def run(count: int, workers: int, every: float, folder: Path) -> dict[str, Any]:
+def run(count: int, workers: int, every: float, folder: Path, path_only: bool) -> dict[str, Any]:
     cands, out = folder / "candidates.jsonl", folder / "verdicts.jsonl"
-    size = write_candidates(cands, count)
+    size = write_candidates(cands, count, path_only)
     command = [sys.executable, "-m", "rlaif_sql", "verify", "--tasks", str(PACK / "tasks.jsonl"),
                "--candidates", str(cands), "--out", str(out), "--workers", str(workers),
                "--no-progress"]  # fmt: skip
@@ -162,6 +167,7 @@ def run(count: int, workers: int, every: float, folder: Path) -> dict[str, Any]:
     seen["timeline"] = thin(seen["timeline"], 200)
     return {
         "candidates": count,
+        "streaming_path_only": path_only,
         "candidates_file_mb": round(size / 1e6, 1),
         "verdicts": verdicts,
         "exit_code": proc.returncode,
@@ -185,9 +191,12 @@ def thin(points: list[dict[str, Any]], most: int) -> list[dict[str, Any]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, nargs="+", default=[1_000_000],
+    parser.add_argument("--count", type=int, nargs="*", default=[10_000, 100_000],
                         help="candidates per run (several: one run each, e.g. 10000 100000)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--path-only", type=int, nargs="*", default=[1_000_000], metavar="COUNT",
+                        help="runs whose candidates name a task the pack lacks: instant "
+                        "task_error verdicts (exit code 3), the streaming path alone at full speed")  # fmt: skip
     parser.add_argument("--every", type=float, default=0.5, help="seconds between samples")
     parser.add_argument("--out", type=Path, default=RESULTS / "verify_stream.json")
     args = parser.parse_args()
@@ -195,9 +204,10 @@ def main() -> None:
         sys.exit("the revenue database is missing: run python examples/revenue/build_db.py")
     results: dict[str, Any] = {"machine": describe_machine(), "workers": args.workers,
                                "driver_limit_mb": DRIVER_LIMIT_MB, "runs": []}  # fmt: skip
-    for count in args.count:
+    plan = [(n, False) for n in args.count] + [(n, True) for n in args.path_only]
+    for count, path_only in plan:
         with tempfile.TemporaryDirectory(prefix="verify-stream-") as folder:
-            result = run(count, args.workers, args.every, Path(folder))
+            result = run(count, args.workers, args.every, Path(folder), path_only)
         results["runs"].append(result)
         print(f"{count:>9} candidates: {result['per_second']}/s, driver peak "
               f"{result['driver_peak_rss_mb']} MB (slope {result['driver_rss_slope_mb_per_100k']}"
