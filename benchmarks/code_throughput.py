@@ -36,6 +36,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -182,13 +183,20 @@ def measure(jobs: list[Job], timeout_s: float, task_zygotes: int) -> dict[str, A
         results["isolation"], results["cgroups"] = box.isolation, box.cgroup_mode
         results["sandbox_startup_s"] = round(box.start(), 2)
         results["sandbox"] = timed(jobs, 2 * cores, sandboxed(box))
+        results["sandbox"]["tasks"] = len({t.task_id for t, _ in jobs})
+        results["sandbox"]["collections"] = box.collections
+        results["sandbox"]["zygote_starts"] = box.zygote_starts
         results["sandbox_warm_tasks"] = timed(jobs, 2 * cores, sandboxed(box))
+        results["sandbox_warm_tasks"]["zygote_starts"] = (
+            box.zygote_starts - (results["sandbox"]["zygote_starts"])
+        )
     fresh = CodeSandboxConfig(workers=cores, reuse_collection=False, timeout_s=timeout_s)
     with CodeSandbox(fresh) as box:
         box.start()
         for task in {t.task_id: t for t, _ in jobs}.values():  # collections cached, as warm
             box.collect(build_test_module(task), task.entry_point)
         results["sandbox_fresh_process"] = timed(jobs, 2 * cores, sandboxed(box))
+    results["profile_one_worker_ms"] = profile(jobs[:PROFILED], timeout_s)
     results["cold_pytest"] = timed(jobs, cores, lambda j: cold_pytest(j, timeout_s))
     results["human_eval"] = timed(jobs, cores, lambda j: human_eval_style(j, timeout_s))
     results["load_average"] = {"before": load_before, "after": os.getloadavg()}
@@ -199,6 +207,36 @@ def measure(jobs: list[Job], timeout_s: float, task_zygotes: int) -> dict[str, A
     results["before"] = BEFORE
     results.update(ratios(results))
     return results
+
+
+PROFILED = 20  # candidates (10 tasks) timed one at a time on one worker
+
+
+def profile(jobs: list[Job], timeout_s: float) -> dict[str, Any]:
+    """Where the time of one candidate goes, one at a time on one worker (median ms): the
+    worker's start-up, a task's first candidate (its trusted collection: the task zygote's
+    start; then the run), its second, and either once the task was seen before."""
+    config = CodeSandboxConfig(workers=1, task_zygotes=100, timeout_s=timeout_s)
+    first: list[float] = []
+    second: list[float] = []
+    warm: list[float] = []
+    with CodeSandbox(config) as box:
+        startup = box.start()
+        for rounds in (0, 1):
+            seen: set[str] = set()
+            for task, candidate in jobs:
+                started = time.perf_counter()
+                check(candidate, task, sandbox=box)
+                took = (time.perf_counter() - started) * 1000
+                (warm if rounds else second if task.task_id in seen else first).append(took)
+                seen.add(task.task_id)
+    return {
+        "worker_startup": round(startup * 1000),
+        "first_candidate_of_a_new_task": round(statistics.median(first), 1),
+        "second_candidate_of_a_new_task": round(statistics.median(second), 1),
+        "candidate_of_a_task_seen_before": round(statistics.median(warm), 1),
+        "candidates": len(jobs),
+    }
 
 
 def ratios(results: dict[str, Any]) -> dict[str, float]:

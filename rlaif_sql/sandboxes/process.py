@@ -122,6 +122,8 @@ class CodeSandbox:
         self._collecting: dict[str, threading.Lock] = {}
         self.collections = 0
         """Collection jobs run (a task's first sight; not the ones served from the cache)."""
+        self.zygote_starts = 0
+        """Jobs sent to a worker that had no zygote of their task (it collects the task)."""
         self._lock = threading.Lock()
         self._closed = False
         log.info("code sandbox: isolation=%s workers=%d", self.isolation, len(self._workers))
@@ -200,6 +202,8 @@ class CodeSandbox:
         key = task_key(job.tests, job.entry_point)
         worker = self._take(key)
         if self.config.reuse_collection and not job.in_process:
+            with self._lock:
+                self.zygote_starts += key not in worker.tasks
             worker.tasks[key] = None  # routing hint: its zygote is (being) made there
         try:
             try:
