@@ -164,7 +164,7 @@ def run(count: int, workers: int, every: float, folder: Path, path_only: bool) -
     summary = (
         json.loads(out.with_suffix(".summary.json").read_text()) if proc.returncode == 0 else {}
     )
-    seen["timeline"] = thin(seen["timeline"], 200)
+    seen["timeline"] = thin(seen["timeline"], 60)
     return {
         "candidates": count,
         "streaming_path_only": path_only,
