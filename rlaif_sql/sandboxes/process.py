@@ -237,8 +237,9 @@ class CodeSandbox:
                 if best is not None:
                     self._idle.remove(best)
                     return best
-                wait = None if give_up is None else max(0.0, give_up - time.monotonic())
-                self._free.wait(wait)
+                # no idle worker: wait for any; idle ones but the holder busy: until give_up
+                wait = None if not self._idle or give_up is None else give_up - time.monotonic()
+                self._free.wait(None if wait is None else max(0.001, wait))
 
     def run_many(self, jobs: Iterable[CodeJob]) -> list[SandboxRun]:
         """Run jobs in parallel, one per worker at a time; results in input order."""
