@@ -27,8 +27,8 @@ from rlaif_sql.cli_options import (
 from rlaif_sql.cli_pipeline import add_pipeline_commands, run_step
 from rlaif_sql.cli_train import train
 from rlaif_sql.errors import Interrupted, NothingVerifiedError, RlaifSqlError
-from rlaif_sql.metrics import format_summary, summarize
-from rlaif_sql.models import load_candidates, load_tasks
+from rlaif_sql.metrics import format_summary
+from rlaif_sql.models import iter_candidates, load_candidates, load_tasks
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
 
 EXIT_USER_ERROR = 2
@@ -173,12 +173,12 @@ def _verify_files(tasks_path: Path, cands_path: Path, out_path: Path, resume: bo
     inputs = {"tasks": tasks_path, "candidates": cands_path}
     check_output(out_path, inputs)
     check_output(summary_path, inputs)
-    tasks, candidates = load_tasks(tasks_path), load_candidates(cands_path)
-    check_inputs(tasks, candidates, inputs)
+    tasks = load_tasks(tasks_path)
+    candidates = check_inputs(tasks, iter_candidates(cands_path), inputs)
     with VerifierContext(config) as ctx:
         try:
-            verdicts, resumed = verify_to_file(tasks, candidates, out_path, ctx, resume=resume,
-                                               progress=progress)  # fmt: skip
+            tally, resumed = verify_to_file(tasks, candidates, out_path, ctx, resume=resume,
+                                            progress=progress)  # fmt: skip
         except BaseException as exc:
             if not by_user(exc):
                 raise
@@ -187,18 +187,19 @@ def _verify_files(tasks_path: Path, cands_path: Path, out_path: Path, resume: bo
                               "command with --resume to continue") from None  # fmt: skip
     if resumed:
         click.echo(f"resumed {out_path}: {resumed} verdicts kept, "
-                   f"{len(verdicts) - resumed} verified now", err=True)  # fmt: skip
-    summary = summarize(verdicts)
+                   f"{tally.total - resumed} verified now", err=True)  # fmt: skip
+    summary = tally.summary()
     summary_path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
     click.echo(format_summary(summary))
     click.echo(f"verdicts: {out_path}  summary: {summary_path}")
-    if page is not None:
+    if page is not None:  # a page shows every candidate: read back only when asked for
         from rlaif_sql.report import write_verify_page
+        from rlaif_sql.verify_file import read_verdicts
 
-        page = write_verify_page(tasks, candidates, verdicts, page, title=out_path.stem,
-                                 source=cands_path.stem)  # fmt: skip
+        page = write_verify_page(tasks, load_candidates(cands_path), list(read_verdicts(out_path)),
+                                 page, title=out_path.stem, source=cands_path.stem)  # fmt: skip
         click.echo(f"report page: {page}")
-    check_verified(verdicts, out_path)
+    check_verified(tally, out_path)
 
 
 @main.command()

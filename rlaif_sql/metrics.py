@@ -26,26 +26,53 @@ class VerifySummary:
 
 
 def summarize(verdicts: Iterable[Verdict]) -> VerifySummary:
-    verdicts = list(verdicts)
-    decided = [v for v in verdicts if not v.abstained]
-    funnel: Counter[str] = Counter()
-    reached: Counter[str] = Counter()
-    for verdict in decided:
+    """The summary of `verdicts`, read once (a stream of millions is fine)."""
+    tally = Tally()
+    for verdict in verdicts:
+        tally.add(verdict)
+    return tally.summary()
+
+
+class Tally:
+    """Counts for a `VerifySummary`, one verdict at a time: memory does not grow with the
+    number of verdicts (only with the check names and reasons seen)."""
+
+    def __init__(self) -> None:
+        self.total = self.decided = self.passed = self.executed = self.row_matches = 0
+        self.funnel: Counter[str] = Counter()
+        self.reached: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.first: Verdict | None = None
+
+    def add(self, verdict: Verdict) -> None:
+        self.total += 1
+        self.first = self.first or verdict
+        self.reasons[verdict.reason.value] += 1
+        if verdict.abstained:
+            return
+        self.decided += 1
+        self.passed += bool(verdict.passed)
         for outcome in verdict.checks:
             if outcome.status is not CheckStatus.SKIPPED:
-                reached[outcome.name] += 1
+                self.reached[outcome.name] += 1
             if outcome.status is CheckStatus.PASSED:
-                funnel[outcome.name] += 1
-    sized = [m for m in (evidence_of(v).size_match for v in decided) if m is not None]
-    return VerifySummary(
-        total=len(verdicts),
-        abstained=len(verdicts) - len(decided),
-        funnel=dict(funnel),
-        reasons=dict(Counter(v.reason.value for v in verdicts).most_common()),
-        pass_rate=_ratio(sum(v.passed for v in decided), len(decided)),
-        row_count_accuracy=_ratio(sum(map(bool, sized)), len(sized)),
-        per_check_pass_rate={k: funnel[k] / reached[k] for k in reached if reached[k]},
-    )
+                self.funnel[outcome.name] += 1
+        size_match = evidence_of(verdict).size_match
+        if size_match is not None:
+            self.executed += 1
+            self.row_matches += bool(size_match)
+
+    def summary(self) -> VerifySummary:
+        reached = self.reached
+        return VerifySummary(
+            total=self.total,
+            abstained=self.total - self.decided,
+            funnel=dict(self.funnel),
+            reasons=dict(self.reasons.most_common()),
+            pass_rate=_ratio(self.passed, self.decided),
+            row_count_accuracy=_ratio(self.row_matches, self.executed),
+            per_check_pass_rate={k: self.funnel[k] / reached[k] for k in reached if reached[k]},
+        )
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:

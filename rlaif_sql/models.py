@@ -216,7 +216,12 @@ def load_tasks(path: Path) -> list[Task]:
 
 
 def load_candidates(path: Path) -> list[Candidate]:
-    return [candidate_from_dict(raw) for raw in read_jsonl(path)]
+    return list(iter_candidates(path))
+
+
+def iter_candidates(path: Path) -> Iterator[Candidate]:
+    """The candidates of a JSONL file, one at a time (the file may hold millions)."""
+    return (candidate_from_dict(raw) for raw in read_jsonl(path))
 
 
 def utf8_safe(text: str) -> str:

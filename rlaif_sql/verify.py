@@ -40,6 +40,9 @@ def verify_many(
 ) -> Iterator[Verdict]:
     """Verify candidates in parallel (one thread per sandbox worker), yielding in input order.
 
+    Streams: `candidates` may be any iterable (a generator over a file of millions) and is
+    read only `WINDOW_PER_WORKER` candidates per worker ahead of the verdict being yielded,
+    so memory stays flat in the number of candidates.
     A candidate whose task_id is unknown gets a `task_error` verdict rather than vanishing.
     Closing the iterator early (or Ctrl-C) drops the candidates not yet started.
     With `config.engine` (or `ctx.config.engine`) of kind 'ray' the candidates stream through

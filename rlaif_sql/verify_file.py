@@ -1,6 +1,8 @@
 """`rlaif-sql verify` on files: each verdict is written (and flushed) as it is decided, so
 Ctrl-C, a crash or a late error keeps every verdict already made, and `--resume` continues a
-partial output file instead of starting over.
+partial output file instead of starting over. Nothing here holds a list of candidates or
+verdicts: candidates stream from their file, verdicts to theirs, and the summary is a tally,
+so a file of millions of candidates verifies in flat memory.
 
 Resume reads the output's verdicts by candidate id, tolerates a truncated last line (the one
 being written when the process stopped) and verifies again what abstained (the machine's
@@ -9,13 +11,15 @@ fault, like the pipeline does); everything else is kept as it is.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from rlaif_sql.errors import ConfigError, NothingVerifiedError
+from rlaif_sql.metrics import Tally
 from rlaif_sql.models import Candidate, Reason, Task, Verdict, json_line
 from rlaif_sql.progress import Progress
 from rlaif_sql.verifiers.context import VerifierContext
@@ -43,42 +47,62 @@ def check_output(out: Path, inputs: Mapping[str, Path]) -> None:
         raise ConfigError(f"--out {out}: {target} is not writable; choose a writable place")
 
 
-def read_partial(out: Path) -> dict[str, Verdict]:
-    """The verdicts already in OUT (abstains left out: they are verified again)."""
+def read_partial(out: Path) -> Iterator[Verdict]:
+    """The verdicts already in OUT, one at a time (abstains left out: they are verified
+    again)."""
     if not out.is_file():
-        return {}
-    lines = out.read_text(encoding="utf-8", errors="surrogateescape").split("\n")
-    done: dict[str, Verdict] = {}
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            verdict = Verdict.from_dict(json.loads(line))
-        except (json.JSONDecodeError, KeyError, ValueError, TypeError) as exc:
-            if lineno >= len(lines) - 1:  # the last line, cut off mid-write: verify it again
-                break
-            raise ConfigError(f"{out}:{lineno}: not a verdict line ({exc}); --resume needs an "
-                              "output written by rlaif-sql verify (or drop --resume)") from exc  # fmt: skip
-        if verdict.reason is not Reason.ABSTAIN:
-            done[verdict.candidate_id] = verdict
-    return done
+        return
+    with out.open(encoding="utf-8", errors="surrogateescape") as handle:
+        line = handle.readline()
+        lineno = 0
+        while line:
+            lineno += 1
+            following = handle.readline()
+            verdict = _verdict(line, out, lineno, last=not following)
+            if verdict is not None and verdict.reason is not Reason.ABSTAIN:
+                yield verdict
+            line = following
+
+
+def _verdict(line: str, out: Path, lineno: int, *, last: bool) -> Verdict | None:
+    """One line of OUT as a verdict; None for a blank line or a last line cut mid-write."""
+    if not line.strip():
+        return None
+    try:
+        return Verdict.from_dict(json.loads(line))
+    except (json.JSONDecodeError, KeyError, ValueError, TypeError) as exc:
+        if last:  # the last line, cut off mid-write: verify it again
+            return None
+        raise ConfigError(f"{out}:{lineno}: not a verdict line ({exc}); --resume needs an "
+                          "output written by rlaif-sql verify (or drop --resume)") from exc  # fmt: skip
 
 
 def verify_to_file(
-    tasks: Sequence[Task], candidates: Sequence[Candidate], out: Path, ctx: VerifierContext, *,
+    tasks: Sequence[Task], candidates: Iterable[Candidate], out: Path, ctx: VerifierContext, *,
     resume: bool = False, progress: bool | Progress = False,
-) -> tuple[list[Verdict], int]:  # fmt: skip
-    """Verify into OUT, line by line; returns (every verdict in OUT, how many were resumed)."""
-    done = read_partial(out) if resume else {}
-    _write(out, (v.to_dict() for v in done.values()))  # drops a truncated line and abstains
-    todo = [c for c in candidates if c.candidate_id not in done]
-    verdicts = list(done.values())
+) -> tuple[Tally, int]:  # fmt: skip
+    """Verify into OUT, line by line; returns (the tally of every verdict in OUT, how many
+    were resumed). Only the resumed candidates' ids are held, never a verdict."""
+    tally, done = Tally(), set()
+    if resume:
+        partial = out.with_name(out.name + ".partial")
+        with partial.open("w", encoding="utf-8") as handle:
+            for verdict in read_partial(out):  # drops a truncated line and abstains
+                if verdict.candidate_id in done:
+                    continue
+                handle.write(json_line(verdict.to_dict()))
+                tally.add(verdict)
+                done.add(verdict.candidate_id)
+        partial.replace(out)
+    else:
+        _write(out, ())
+    todo = (c for c in candidates if c.candidate_id not in done)
     with out.open("a", encoding="utf-8") as handle:
         for verdict in verify_many(tasks, todo, ctx=ctx, progress=progress):
             handle.write(json_line(verdict.to_dict()))
             handle.flush()
-            verdicts.append(verdict)
-    return verdicts, len(done)
+            tally.add(verdict)
+    return tally, len(done)
 
 
 def _write(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
@@ -90,25 +114,35 @@ def _write(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
     partial.replace(path)
 
 
+def read_verdicts(out: Path) -> Iterator[Verdict]:
+    """Every verdict line of OUT, one at a time."""
+    with out.open(encoding="utf-8", errors="surrogateescape") as handle:
+        for line in handle:
+            if line.strip():
+                yield Verdict.from_dict(json.loads(line))
+
+
 def check_inputs(
-    tasks: Sequence[Task], candidates: Sequence[Candidate], paths: Mapping[str, Path]
-) -> None:
+    tasks: Sequence[Task], candidates: Iterable[Candidate], paths: Mapping[str, Path]
+) -> Iterator[Candidate]:
+    """The candidates again (as a stream whose first item was read to see there is one)."""
     if not tasks:
         raise NothingVerifiedError(f"{paths['tasks']}: the tasks file holds no tasks; add one "
                                    "JSON object per line (task_id, question, db, gold_sql)")  # fmt: skip
-    if not candidates:
+    stream = iter(candidates)
+    first = next(stream, None)
+    if first is None:
         raise NothingVerifiedError(f"{paths['candidates']}: the candidates file holds no "
                                    "candidates; add lines of task_id, candidate_id, completion")  # fmt: skip
+    return itertools.chain([first], stream)
 
 
-def check_verified(verdicts: Sequence[Verdict], out: Path) -> None:
+def check_verified(tally: Tally, out: Path) -> None:
     """Exit code 3 (after the verdicts are written) when no candidate could be verified."""
-    if verdicts and all(v.abstained for v in verdicts):
-        reasons: dict[str, int] = {}
-        for v in verdicts:
-            reasons[v.reason.value] = reasons.get(v.reason.value, 0) + 1
+    first = tally.first
+    if first is not None and tally.decided == 0:
         raise NothingVerifiedError(
-            f"no candidate could be verified ({reasons}; e.g. {verdicts[0].candidate_id}: "
-            f"{verdicts[0].detail[:160]}); verdicts in {out}; check the task ids and databases "
+            f"no candidate could be verified ({dict(tally.reasons)}; e.g. {first.candidate_id}: "
+            f"{first.detail[:160]}); verdicts in {out}; check the task ids and databases "
             "(rlaif-sql validate --tasks ...)"
         )

@@ -5,8 +5,9 @@ engine); the Ray engine's actors call `verify_threads` directly, so neither impo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from rlaif_sql.errors import ConfigError, TaskError
 from rlaif_sql.kinds.registry import kind_of
@@ -35,7 +36,6 @@ def verify_threads(
 ) -> Iterator[Verdict]:
     """`rlaif_sql.verify.verify_many` on threads of this process (see there)."""
     by_id = {t.task_id: t for t in tasks}
-    items = list(candidates)
     own = ctx is None
     ctx = ctx or VerifierContext(config)
     try:
@@ -49,16 +49,43 @@ def verify_threads(
                 )
             return check_one(candidate, task, ctx)
 
-        pool = ThreadPoolExecutor(max_workers=ctx.config.workers)
-        bar, owned = own_progress(progress, "verify", len(items), "candidate")
+        total = len(candidates) if isinstance(candidates, Sized) else 0
+        bar, owned = own_progress(progress, "verify", total, "candidate")
         try:
-            for verdict in pool.map(one, items):
-                bar.update()
-                yield verdict
+            window = WINDOW_PER_WORKER * ctx.config.workers
+            yield from _in_order(one, candidates, ctx.config.workers, window, bar, grow=not total)
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
             if owned:
                 bar.close()
     finally:
         if own:
             ctx.close()
+
+
+WINDOW_PER_WORKER = 8
+"""Candidates started ahead of the one whose verdict is awaited, per worker: enough to keep
+every worker busy behind a slow candidate, few enough that memory does not grow."""
+
+
+def _in_order(
+    one: Callable[[Candidate], Verdict], items: Iterable[Candidate], workers: int,
+    window: int, bar: Progress, *, grow: bool,
+) -> Iterator[Verdict]:  # fmt: skip
+    """`one` over `items` on `workers` threads, at most `window` in flight, in input order."""
+    pool = ThreadPoolExecutor(max_workers=workers)
+    pending: deque[Future[Verdict]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(one, item))
+            if grow:
+                bar.grow(1)
+            if len(pending) >= window:
+                verdict = pending.popleft().result()
+                bar.update()
+                yield verdict
+        while pending:
+            verdict = pending.popleft().result()
+            bar.update()
+            yield verdict
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

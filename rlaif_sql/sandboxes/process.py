@@ -17,16 +17,15 @@ reports facts (the trusted plugin's events, exit statuses, timeouts, OOM kills);
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,50 +33,21 @@ from rlaif_sql.errors import SandboxError
 from rlaif_sql.sandboxes import isolation
 from rlaif_sql.sandboxes.cgroups import WorkerCgroups, detect
 from rlaif_sql.sandboxes.code_config import TRUSTED_UID_OFFSET, CodeSandboxConfig
+from rlaif_sql.sandboxes.code_jobs import (
+    CodeJob,
+    SandboxRun,
+    task_key,
+    to_run,
+    write_job,
+    write_tests,
+)
 from rlaif_sql.sandboxes.code_worker import Worker
 
 log = logging.getLogger(__name__)
 COLLECT_TIMEOUT_S = 30.0
-PYTEST_INI = "[pytest]\naddopts =\n"
-
-
-@dataclass(frozen=True)
-class CodeJob:
-    """One run: the task's test module and the candidate's `solution` module.
-
-    `solution=None` is a trusted collection run: no candidate code, `solution` is a stub.
-    `expected` (the trusted collection's ids) are the only tests a run executes.
-    `in_process` is the weaker mode for tasks whose tests need the candidate's own objects.
-    """
-
-    tests: str
-    solution: str | None
-    entry_point: str
-    timeout_s: float = 10.0
-    memory_mb: int = 512
-    expected: tuple[str, ...] | None = None
-    in_process: bool = False
-
-
-@dataclass(frozen=True)
-class SandboxRun:
-    """Facts about one run. `error` set means the sandbox failed (abstain), not the code."""
-
-    isolation: str
-    events: tuple[dict[str, Any], ...] = ()
-    exit_code: int | None = None
-    timed_out: bool = False
-    forged_lines: int = 0
-    candidate_exit: int | None = None
-    candidate_oom: bool = False
-    report_overflow: bool = False
-    elapsed_s: float = 0.0
-    output_tail: str = ""
-    error: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def of_kind(self, kind: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e.get("kind") == kind]
+AFFINITY_WAIT_S = 0.25
+"""How long a job waits for the busy worker that holds its task's zygote before it takes
+another idle worker (which then collects the task once more)."""
 
 
 class CodeSandbox:
@@ -111,8 +81,15 @@ class CodeSandbox:
             log.info("code sandbox: no cgroups (%s); rlimits and tmpfs caps only", plan.why)
         self._idle: list[Worker] = list(self._workers)
         self._free = threading.Condition()
-        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="code-sandbox-spawner")
+        self._spawner = ThreadPoolExecutor(
+            len(self._workers), thread_name_prefix="code-sandbox-spawner"
+        )
         self._collected: dict[str, SandboxRun] = {}
+        self._collecting: dict[str, threading.Lock] = {}
+        self.collections = 0
+        """Collection jobs run (a task's first sight; not the ones served from the cache)."""
+        self.zygote_starts = 0
+        """Jobs sent to a worker that had no zygote of their task (it collects the task)."""
         self._lock = threading.Lock()
         self._closed = False
         log.info("code sandbox: isolation=%s workers=%d", self.isolation, len(self._workers))
@@ -145,17 +122,41 @@ class CodeSandbox:
         self._cgroups.remove()
         shutil.rmtree(self._root, ignore_errors=True)
 
+    def start(self) -> float:
+        """Start every worker that is not running, all at once; returns the seconds it took.
+        Optional: a job starts its worker when needed, but one worker after another."""
+        started = time.perf_counter()
+        if not self.unavailable and not self._closed:
+            stopped = [w for w in self._workers if not w.alive()]
+            timeout = self.config.startup_timeout_s
+            waiting = [self._spawner.submit(w.start, timeout) for w in stopped]
+            for worker, future in zip(stopped, waiting, strict=True):
+                future.result()
+                worker.tasks.clear()
+        return time.perf_counter() - started
+
     def collect(self, tests: str, entry_point: str, timeout_s: float = 30.0) -> SandboxRun:
-        """Trusted collection of `tests` with a stub `solution` (cached per test source)."""
+        """Trusted collection of `tests` with a stub `solution` (cached per test source; a
+        task's candidates arriving together wait for one collection instead of each making
+        their own on another worker)."""
         key = task_key(tests, entry_point)
         with self._lock:
             cached = self._collected.get(key)
+            gate = self._collecting.setdefault(key, threading.Lock())
         if cached is not None:
             return cached
-        run = self.run(CodeJob(tests, None, entry_point, timeout_s=timeout_s, memory_mb=512))
-        if run.error is None:
+        with gate:
             with self._lock:
-                self._collected[key] = run
+                cached = self._collected.get(key)
+            if cached is not None:
+                return cached
+            job = CodeJob(tests, None, entry_point, timeout_s=timeout_s, memory_mb=512)
+            run = self.run(job)
+            with self._lock:
+                self.collections += 1
+                if run.error is None:
+                    self._collected[key] = run
+                self._collecting.pop(key, None)
         return run
 
     def run(self, job: CodeJob) -> SandboxRun:
@@ -164,7 +165,12 @@ class CodeSandbox:
             return SandboxRun(isolation=self.isolation, error=self.unavailable)
         if self._closed:
             raise SandboxError("the code sandbox is closed; open a new CodeSandbox")
-        worker = self._take(task_key(job.tests, job.entry_point))
+        key = task_key(job.tests, job.entry_point)
+        worker = self._take(key)
+        if self.config.reuse_collection and not job.in_process:
+            with self._lock:
+                self.zygote_starts += key not in worker.tasks
+            worker.tasks[key] = None  # routing hint: its zygote is (being) made there
         try:
             try:
                 return self._run_on(worker, job)
@@ -179,16 +185,27 @@ class CodeSandbox:
         finally:
             with self._free:
                 self._idle.append(worker)
-                self._free.notify()
+                self._free.notify_all()
 
     def _take(self, key: str) -> Worker:
-        """An idle worker, preferring one that has the task's tests collected already."""
+        """An idle worker, preferring one that has the task's zygote: when the worker that
+        has it is busy, wait for it up to AFFINITY_WAIT_S before taking another."""
+        give_up: float | None = None
         with self._free:
-            while not self._idle:
-                self._free.wait()
-            best = next((w for w in self._idle if key in w.tasks), self._idle[0])
-            self._idle.remove(best)
-            return best
+            while True:
+                best = next((w for w in self._idle if key in w.tasks), None)
+                if best is None and self._idle:
+                    now = time.monotonic()
+                    give_up = give_up or now + AFFINITY_WAIT_S
+                    held = any(key in w.tasks for w in self._workers if w not in self._idle)
+                    if not held or now >= give_up:
+                        best = self._idle[0]
+                if best is not None:
+                    self._idle.remove(best)
+                    return best
+                # no idle worker: wait for any; idle ones but the holder busy: until give_up
+                wait = None if not self._idle or give_up is None else give_up - time.monotonic()
+                self._free.wait(None if wait is None else max(0.001, wait))
 
     def run_many(self, jobs: Iterable[CodeJob]) -> list[SandboxRun]:
         """Run jobs in parallel, one per worker at a time; results in input order."""
@@ -210,8 +227,8 @@ class CodeSandbox:
         if key:  # the task's tests live as long as the worker: its zygote reads them
             tests_host, request["tests_dir"] = worker.job_path(f"task-{key[:32]}")
             if not tests_host.exists():
-                _write_tests(tests_host, job.tests, worker.trusted_uid)
-        _write_job(host_dir, job, worker.uid if job.in_process else worker.trusted_uid)
+                write_tests(tests_host, job.tests, worker.trusted_uid)
+        write_job(host_dir, job, worker.uid if job.in_process else worker.trusted_uid)
         wait = timeout + (COLLECT_TIMEOUT_S if key else 0.0)
         try:
             raw = worker.request(request, wait)
@@ -224,7 +241,7 @@ class CodeSandbox:
             worker.tasks.move_to_end(key)
             while len(worker.tasks) > self.config.task_zygotes:
                 worker.tasks.popitem(last=False)
-        return _to_run(raw, self.isolation)
+        return to_run(raw, self.isolation)
 
     def _request(self, job: CodeJob, job_id: str, inside: str, timeout: float) -> dict[str, Any]:
         cfg = self.config
@@ -253,10 +270,6 @@ class CodeSandbox:
         }
 
 
-def task_key(tests: str, entry_point: str) -> str:
-    return hashlib.sha256(f"{entry_point}\0{tests}".encode()).hexdigest()
-
-
 def _choose_isolation(config: CodeSandboxConfig) -> tuple[str, str | None]:
     """The isolation level to use, and why the sandbox refuses to run (None if it runs)."""
     install = "install bubblewrap (apt-get install bubblewrap)"
@@ -271,41 +284,3 @@ def _choose_isolation(config: CodeSandboxConfig) -> tuple[str, str | None]:
         )
     log.warning("code sandbox runs WITHOUT bubblewrap: isolation=rlimits (weaker)")
     return isolation.RLIMITS, None
-
-
-def _write_job(host_dir: Path, job: CodeJob, reader: int | None) -> None:
-    """The job's files; the tests folder readable only by `reader` (the trusted uid) when
-    uids are dropped (the candidate's own mount namespace hides /jobs as well)."""
-    _write_tests(host_dir, job.tests, reader)
-    if job.solution is not None:
-        (host_dir / "sol").mkdir()
-        (host_dir / "sol" / "solution.py").write_text(job.solution, encoding="utf-8")
-        os.chmod(host_dir / "sol", 0o755)
-
-
-def _write_tests(host_dir: Path, tests: str, reader: int | None) -> None:
-    tests_dir = host_dir / "tests"
-    tests_dir.mkdir(parents=True)
-    (tests_dir / "test_task.py").write_text(tests, encoding="utf-8")
-    (tests_dir / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
-    os.chmod(host_dir, 0o755)
-    os.chmod(tests_dir, 0o755)
-    if reader is not None and os.geteuid() == 0:
-        for path in (tests_dir, *tests_dir.iterdir()):
-            os.chown(path, reader, reader)
-        os.chmod(tests_dir, 0o700)
-
-
-def _to_run(raw: dict[str, Any], level: str) -> SandboxRun:
-    return SandboxRun(
-        isolation=level,
-        events=tuple(raw.get("events", ())),
-        exit_code=raw.get("exit_code"),
-        timed_out=bool(raw.get("timed_out")),
-        forged_lines=int(raw.get("forged_lines", 0)),
-        candidate_exit=raw.get("candidate_exit"),
-        candidate_oom=bool(raw.get("candidate_oom")),
-        report_overflow=bool(raw.get("report_overflow")),
-        elapsed_s=float(raw.get("elapsed_s", 0.0)),
-        output_tail=str(raw.get("output_tail", "")),
-    )

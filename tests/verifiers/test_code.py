@@ -152,6 +152,26 @@ def test_run_many_keeps_order_and_runs_in_parallel(box):
     assert [r.exit_code for r in runs] == [0, 1, 0]
 
 
+def test_candidates_of_a_new_task_arriving_together_share_one_collection(box):
+    from concurrent.futures import ThreadPoolExecutor
+
+    tests = TESTS + "\ndef test_two():\n    assert inc(2) == 3\n"
+    task = CodeTask("inc-together", PROMPT, "inc", tests, timeout_s=3.0, expected_tests=3)
+    before = box.collections
+    bad = "def inc(x):\n    return x\n"
+    with ThreadPoolExecutor(4) as pool:
+        verdicts = list(pool.map(lambda c: verdict(box, c, task), [GOOD, bad, GOOD, bad]))
+    assert [v.passed for v in verdicts] == [True, False, True, False]
+    assert box.collections == before + 1  # not one per candidate, nor one per worker
+
+
+def test_start_brings_every_worker_up_before_the_first_job():
+    with CodeSandbox(CodeSandboxConfig(workers=2)) as sandbox:
+        assert sandbox.start() > 0
+        assert sandbox.start() < 0.5  # nothing left to start
+        assert verdict(sandbox, GOOD).passed
+
+
 def test_a_candidate_that_sigkills_itself_is_rerun_once_then_blamed(box):
     killer = "import os, signal\ndef inc(x):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
     result = verdict(box, killer)
