@@ -16,7 +16,7 @@ from rlaif_sql.errors import ConfigError, TaskError
 from rlaif_sql.models import SqlTask
 from rlaif_sql.policy import Policy, load_policy
 from rlaif_sql.sandboxes.results import ExecStatus, ExecutionResult, SandboxLimits
-from rlaif_sql.schema import Schema, read_schema
+from rlaif_sql.schema import Schema
 
 if TYPE_CHECKING:
     from rlaif_sql.sandboxes.process import CodeSandbox
@@ -71,6 +71,7 @@ class VerifierContext:
         self.gold_cache: dict[tuple[str, str], Any] = {}
         self._suites: dict[Any, threading.Event] = {}
         self._suite_results: dict[Any, Any] = {}
+        self._sql_cache: Any = None
         self.executions = 0
         self.cache_hits = 0
         self.remote: Any = None
@@ -102,8 +103,19 @@ class VerifierContext:
                 self._policies[task.policy] = load_policy(task.policy)
             return self._policies[task.policy]
 
+    @property
+    def sql_cache(self) -> Any:
+        """The SQL verifier's per-run caches (`rlaif_sql.verifiers.sql_cache.SqlCaches`)."""
+        with self._lock:
+            if self._sql_cache is None:
+                from rlaif_sql.verifiers.sql_cache import SqlCaches
+
+                self._sql_cache = SqlCaches()
+            return self._sql_cache
+
     def schema_for(self, task: SqlTask) -> Schema:
-        return read_schema(Path(task.db))
+        """The task's schema, read once per run (again only when the database changes)."""
+        return self.sql_cache.facts(task.db, task.dialect).schema
 
     def candidate_db(self, db: str, policy: Policy) -> str:
         """The database a candidate runs on: `db` with only what `policy` allows in it

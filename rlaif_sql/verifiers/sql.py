@@ -22,7 +22,6 @@ from rlaif_sql.verifiers.compare import CompareOptions, compare_results, gold_or
 from rlaif_sql.verifiers.context import VerifierContext
 from rlaif_sql.verifiers.sql_extract import extract_sql
 from rlaif_sql.verifiers.sql_policy import (
-    check_policy,
     sqlite_like_as_ilike,
     sqlite_quoted_strings_as_literals,
 )
@@ -85,7 +84,14 @@ class _Trace:
 
 
 def check(candidate: Candidate, task: SqlTask, *, ctx: VerifierContext) -> Verdict:
-    """Run every hard check on one candidate; a candidate's fault is a verdict, never an error."""
+    """Run every hard check on one candidate; a candidate's fault is a verdict, never an error.
+
+    Identical completions of one task are checked once per context (`sql_cache`).
+    """
+    return ctx.sql_cache.verdict(candidate, task, lambda: _check(candidate, task, ctx))
+
+
+def _check(candidate: Candidate, task: SqlTask, ctx: VerifierContext) -> Verdict:
     trace = _Trace(candidate, task)
     options = CompareOptions.from_mapping(task.compare)
     extracted = extract_sql(candidate.completion)
@@ -94,9 +100,11 @@ def check(candidate: Candidate, task: SqlTask, *, ctx: VerifierContext) -> Verdi
     trace.evidence.update(sql=extracted.sql, prose_chars=len(extracted.prose))
     trace.passed("extract", extracted.source)
 
-    policy, schema = ctx.policy_for(task), ctx.schema_for(task)
+    policy, facts = ctx.policy_for(task), ctx.sql_cache.facts(task.db, task.dialect)
+    schema = facts.schema
     trace.evidence["policy"] = policy.name
-    verdict = check_policy(extracted.sql, dialect=task.dialect, schema=schema, policy=policy)
+    outcome = ctx.sql_cache.policy(extracted.sql, task, facts, policy)
+    verdict = outcome.result
     if not verdict.ok:
         assert verdict.reason is not None
         return trace.verdict(verdict.reason, verdict.detail)
@@ -113,7 +121,12 @@ def check(candidate: Candidate, task: SqlTask, *, ctx: VerifierContext) -> Verdi
     sql = engine_sql(text, tree, task, schema, options)
     if sql != extracted.sql:
         trace.evidence["executed_sql"] = sql
-    cache_key = tree.sql(dialect=task.dialect) if sql == extracted.sql else sql
+    if sql != extracted.sql:
+        cache_key = sql
+    elif tree is verdict.tree and outcome.canonical is not None:
+        cache_key = outcome.canonical
+    else:
+        cache_key = tree.sql(dialect=task.dialect)
     result = ctx.execute(db, sql, engine=task.engine, cache_key=cache_key)
     trace.evidence["exec_ms"] = result.elapsed_ms
     if not result.ok:
@@ -176,12 +189,20 @@ def gold_results(task: SqlTask, ctx: VerifierContext, options: CompareOptions) -
     cached = ctx.gold_cache.get(key)
     if cached is not None:
         return list(cached)
-    schema = ctx.schema_for(task)
+    facts = ctx.sql_cache.facts(task.db, task.dialect)
+    policy = ctx.policy_for(task)
     golds = []
     for gold_sql in task.gold_sql:
-        tree = _parse_or_none(gold_sql, task.dialect)
-        sql = engine_sql(gold_sql, tree, task, schema, options) if tree is not None else gold_sql
-        result = ctx.execute(task.db, sql, engine=task.engine, trusted=True)
+        # a candidate that is the gold was parsed already: its policy outcome has the tree
+        known = ctx.sql_cache.policies.get(
+            (gold_sql.strip(), task.dialect, facts.fingerprint, policy)
+        )
+        tree = known.result.tree if known is not None else _parse_or_none(gold_sql, task.dialect)
+        sql = gold_sql
+        if tree is not None:
+            sql = engine_sql(gold_sql, tree, task, facts.schema, options)
+        key = known.canonical if known is not None and sql == gold_sql else None
+        result = ctx.execute(task.db, sql, engine=task.engine, cache_key=key, trusted=True)
         golds.append(Gold(gold_sql, result, gold_orders(gold_sql, tree, options)))
     if all(g.result.status is not ExecStatus.ABSTAIN for g in golds):
         ctx.gold_cache[key] = tuple(golds)
