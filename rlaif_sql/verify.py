@@ -14,6 +14,7 @@ from rlaif_sql.errors import ConfigError, TaskError
 from rlaif_sql.models import Candidate, Reason, Task, Verdict
 from rlaif_sql.progress import Progress
 from rlaif_sql.progress import own as own_progress
+from rlaif_sql.verifiers.check_pool import pool_for
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
 from rlaif_sql.verifiers.registry import REGISTRY
 
@@ -51,7 +52,11 @@ def verify_many(
     config: VerifyConfig | None = None,
     progress: bool | Progress = False,
 ) -> Iterator[Verdict]:
-    """Verify candidates in parallel (one thread per sandbox worker), yielding in input order.
+    """Verify candidates in parallel, yielding in input order.
+
+    SQL tasks with `workers >= 2` go to one checker process per worker (`check_pool`: parse,
+    policy and compare on every core); otherwise threads of this process, one more than
+    sandbox workers.
 
     A candidate whose task_id is unknown gets a `task_error` verdict rather than vanishing.
     Closing the iterator early (or Ctrl-C) drops the candidates not yet started.
@@ -69,6 +74,17 @@ def verify_many(
     own = ctx is None
     ctx = ctx or VerifierContext(config)
     try:
+        pool = pool_for(ctx, tasks)
+        if pool is not None:  # SQL work on every core: checker processes, not threads
+            bar, owned = own_progress(progress, "verify", len(items), "candidate")
+            try:
+                for verdict in pool.verify(by_id, items):
+                    bar.update()
+                    yield verdict
+            finally:
+                if owned:
+                    bar.close()
+            return
 
         def one(candidate: Candidate) -> Verdict:
             task = by_id.get(candidate.task_id)
@@ -79,7 +95,9 @@ def verify_many(
                 )
             return _check(candidate, task, ctx)
 
-        pool = ThreadPoolExecutor(max_workers=ctx.config.workers)
+        # one thread more than sandbox workers: its Python (parse, policy, compare) runs
+        # while the others wait on their workers, so even 1 worker is never idle
+        pool = ThreadPoolExecutor(max_workers=ctx.config.workers + 1)
         bar, owned = own_progress(progress, "verify", len(items), "candidate")
         try:
             for verdict in pool.map(one, items):

@@ -62,10 +62,38 @@ def write_all(fd: int, parts: list[bytes]) -> None:
             views[0] = views[0][written:]
 
 
-def spin_for_input(poller: select.poll, seconds: float) -> None:
+def spin_for_input(poller: select.poll, seconds: float) -> bool:
+    """Busy-poll up to `seconds`; True when a request arrived meanwhile."""
     end = time.perf_counter() + seconds
-    while not poller.poll(0) and time.perf_counter() < end:
-        pass
+    while not poller.poll(0):
+        if time.perf_counter() >= end:
+            return False
+    return True
+
+
+class Spinner:
+    """Spin after an answer only while requests come back-to-back.
+
+    When the parent does seconds of its own work between queries (parse, policy, compare in
+    a checker process), a spin only burns a core other processes need; so after a spin that
+    saw no request the worker blocks instead, until a request again arrives within SPIN_S.
+    """
+
+    def __init__(self, poller: select.poll) -> None:
+        self.poller = poller
+        self.enabled = True
+        self.idle_since = 0.0
+
+    def wait(self) -> None:
+        """Called after an answer is written, before the next (blocking) read."""
+        self.idle_since = time.perf_counter()
+        if self.enabled:
+            self.enabled = spin_for_input(self.poller, SPIN_S)
+
+    def woke(self) -> None:
+        """Called when a request was read: a short gap turns spinning back on."""
+        if not self.enabled and time.perf_counter() - self.idle_since < SPIN_S:
+            self.enabled = True
 
 
 def read_frame(stream: BinaryIO) -> Any:
@@ -325,9 +353,11 @@ def main() -> int:
     write_all(answers, frames(pickle.dumps(("ready", info))))
     poller = select.poll()
     poller.register(requests.fileno(), select.POLLIN)
+    spinner = Spinner(poller)
     while (request := read_frame(requests)) is not None:
+        spinner.woke()
         write_all(answers, worker.handle(request))
-        spin_for_input(poller, SPIN_S)
+        spinner.wait()
     return 0
 
 

@@ -38,6 +38,10 @@ class VerifyConfig:
     test_suite: Any = None
     """A `rlaif_sql.testsuite.distil.SuiteConfig`: check every SQL task on generated databases
     too (tasks can also ask for it with `compare: {"test_suite": true}`)."""
+    check_processes: bool = True
+    """With workers >= 2, SQL candidates are parsed, policy-checked and compared in one
+    trusted checker process per worker (`rlaif_sql.verifiers.check_pool`) instead of threads
+    of this process; False keeps them in threads."""
     derived_dir: Path | None = None
     """Where the policy's copies of databases (only allowed tables and columns) are cached;
     None: `$RLAIF_SQL_CACHE/derived` or `~/.cache/rlaif_sql/derived`."""
@@ -72,6 +76,9 @@ class VerifierContext:
         self._suites: dict[Any, threading.Event] = {}
         self._suite_results: dict[Any, Any] = {}
         self._sql_cache: Any = None
+        self.check_pool: Any = None
+        """The checker processes (`rlaif_sql.verifiers.check_pool.CheckPool`), made by the
+        first `verify_many` that uses them; closed with the context."""
         self.executions = 0
         self.cache_hits = 0
         self.remote: Any = None
@@ -225,8 +232,9 @@ class VerifierContext:
 
     def close(self) -> None:
         with self._lock:
-            sandboxes = [s for s in (self._sql, self._code, self.remote) if s is not None]
-            self._sql = self._code = self.remote = None
+            owned = (self._sql, self._code, self.remote, self.check_pool)
+            sandboxes = [s for s in owned if s is not None]
+            self._sql = self._code = self.remote = self.check_pool = None
         for sandbox in sandboxes:
             sandbox.close()
 

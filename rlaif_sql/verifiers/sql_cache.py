@@ -139,7 +139,12 @@ class SqlCaches:
     ) -> Verdict:
         """`decide()` once per task and completion; later identical ones get a copy with
         their own candidate id. Concurrent duplicates wait for the first."""
-        key = (_task_key(task), candidate.completion)
+        try:  # a rebuilt database is another task: its verdicts are not reused
+            stat = os.stat(task.db)
+            version: tuple[int, ...] = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        except OSError:
+            version = ()
+        key = (_task_key(task), version, candidate.completion)
         while True:
             found = self.verdicts.get(key)
             if found is not None:
