@@ -103,8 +103,7 @@ def _check(candidate: Candidate, task: SqlTask, ctx: VerifierContext) -> Verdict
     policy, facts = ctx.policy_for(task), ctx.sql_cache.facts(task.db, task.dialect)
     schema = facts.schema
     trace.evidence["policy"] = policy.name
-    outcome = ctx.sql_cache.policy(extracted.sql, task, facts, policy)
-    verdict = outcome.result
+    verdict = ctx.sql_cache.policy(extracted.sql, task, facts, policy)
     if not verdict.ok:
         assert verdict.reason is not None
         return trace.verdict(verdict.reason, verdict.detail)
@@ -121,13 +120,7 @@ def _check(candidate: Candidate, task: SqlTask, ctx: VerifierContext) -> Verdict
     sql = engine_sql(text, tree, task, schema, options)
     if sql != extracted.sql:
         trace.evidence["executed_sql"] = sql
-    if sql != extracted.sql:
-        cache_key = sql
-    elif tree is verdict.tree and outcome.canonical is not None:
-        cache_key = outcome.canonical
-    else:
-        cache_key = tree.sql(dialect=task.dialect)
-    result = ctx.execute(db, sql, engine=task.engine, cache_key=cache_key)
+    result = ctx.execute(db, sql, engine=task.engine)  # once per text and database
     trace.evidence["exec_ms"] = result.elapsed_ms
     if not result.ok:
         return trace.verdict(EXEC_REASONS[result.status], result.error or result.status.value)
@@ -194,15 +187,12 @@ def gold_results(task: SqlTask, ctx: VerifierContext, options: CompareOptions) -
     golds = []
     for gold_sql in task.gold_sql:
         # a candidate that is the gold was parsed already: its policy outcome has the tree
-        known = ctx.sql_cache.policies.get(
-            (gold_sql.strip(), task.dialect, facts.fingerprint, policy)
-        )
-        tree = known.result.tree if known is not None else _parse_or_none(gold_sql, task.dialect)
+        tree = ctx.sql_cache.known_tree(gold_sql, task, facts, policy)
+        tree = tree if tree is not None else _parse_or_none(gold_sql, task.dialect)
         sql = gold_sql
         if tree is not None:
             sql = engine_sql(gold_sql, tree, task, facts.schema, options)
-        key = known.canonical if known is not None and sql == gold_sql else None
-        result = ctx.execute(task.db, sql, engine=task.engine, cache_key=key, trusted=True)
+        result = ctx.execute(task.db, sql, engine=task.engine, trusted=True)
         golds.append(Gold(gold_sql, result, gold_orders(gold_sql, tree, options)))
     if all(g.result.status is not ExecStatus.ABSTAIN for g in golds):
         ctx.gold_cache[key] = tuple(golds)

@@ -8,7 +8,10 @@ once is decided once per `VerifierContext`:
   fingerprint;
 - policy outcomes: parse + qualify + policy walk, keyed by the SQL text (surrounding
   whitespace stripped), dialect, schema fingerprint and policy; bounded LRU. The cached tree
-  is shared: callers treat it as read-only (every rewrite in the verifier copies first);
+  is shared: callers treat it as read-only (every rewrite in the verifier copies first).
+  The execution cache (`VerifierContext.execute`) is keyed by the executed text, not by a
+  canonical print of the tree: printing cost ~15 % of the per-candidate Python on Spider,
+  more than the rare re-execution of a query that differs only in formatting;
 - verdicts: identical completions of one task verify once; the verdict is handed out again
   with each candidate's own id (bounded LRU; abstains are not kept, they may be retried).
 
@@ -80,14 +83,6 @@ class TaskFacts:
     """The schema as sqlglot's optimizer takes it, for the task's dialect."""
 
 
-@dataclass(frozen=True)
-class PolicyOutcome:
-    result: PolicyResult
-    canonical: str | None
-    """The tree printed back in the task's dialect (the execution cache's key); None when
-    the policy refused the query."""
-
-
 class SqlCaches:
     """The caches of one verification context; thread-safe."""
 
@@ -116,23 +111,26 @@ class SqlCaches:
                 self._facts[key] = found
         return found
 
-    def policy(self, sql: str, task: SqlTask, facts: TaskFacts, policy: Policy) -> PolicyOutcome:
+    def policy(self, sql: str, task: SqlTask, facts: TaskFacts, policy: Policy) -> PolicyResult:
         """`check_policy` on `sql`, once per text, dialect, schema and policy."""
         text = sql.strip()
         key = (text, task.dialect, facts.fingerprint, policy)
-        found = self.policies.get(key)
+        found: PolicyResult | None = self.policies.get(key)
         if found is None:
-            result = check_policy(
+            found = check_policy(
                 text,
                 dialect=task.dialect,
                 schema=facts.schema,
                 policy=policy,
                 mapping=facts.mapping,
             )
-            canonical = result.tree.sql(dialect=task.dialect) if result.ok and result.tree else None
-            found = PolicyOutcome(result, canonical)
             self.policies.put(key, found)
         return found
+
+    def known_tree(self, sql: str, task: SqlTask, facts: TaskFacts, policy: Policy) -> Any:
+        """The parsed tree of `sql` when a candidate with this text was checked already."""
+        found = self.policies.get((sql.strip(), task.dialect, facts.fingerprint, policy))
+        return found.tree if found is not None else None
 
     def verdict(
         self, candidate: Candidate, task: SqlTask, decide: Callable[[], Verdict]
