@@ -126,6 +126,9 @@ class CheckPool:
             finally:
                 run.drain()  # closed early: collect what is in flight, the pool stays usable
 
+    def busy(self) -> bool:
+        return self._lock.locked()
+
     def close(self) -> None:
         for slot in self._slots:
             slot.stop()
@@ -226,7 +229,8 @@ def pool_for(ctx: VerifierContext, tasks: Iterable[Task]) -> CheckPool | None:
         if ctx.check_pool is None:
             ctx.check_pool = CheckPool(config, config.workers)
         pool: CheckPool = ctx.check_pool
-        return pool
+    # another run still holds it (a generator not yet exhausted or closed): threads instead
+    return None if pool.busy() else pool
 
 
 _CREATE = threading.Lock()

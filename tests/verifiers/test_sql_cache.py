@@ -93,3 +93,13 @@ def test_checker_processes_give_the_threads_verdicts_in_input_order(db: str) -> 
     reasons = {v.reason for v in pooled}
     assert {Reason.OK, Reason.WRONG_RESULT, Reason.PARSE_ERROR, Reason.TASK_ERROR} <= reasons
     assert Reason.POLICY_VIOLATION in reasons and Reason.NO_SQL in reasons
+
+
+def test_a_second_run_while_the_pool_is_held_uses_threads(db: str) -> None:
+    tasks, candidates = _mixed(db)
+    with VerifierContext(VerifyConfig(workers=2)) as ctx:
+        held = verify_many(tasks, candidates, ctx=ctx)
+        first = next(held)  # this run holds the checker processes until it ends
+        inner = list(verify_many(tasks, candidates, ctx=ctx))
+        rest = list(held)
+    assert [_fields(v) for v in [first, *rest]] == [_fields(v) for v in inner]
