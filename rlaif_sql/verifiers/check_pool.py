@@ -76,6 +76,11 @@ class _Slot:
     """
 
     def __init__(self, config: VerifyConfig) -> None:
+        self.batch: list[tuple[int, Candidate]] = []
+        self.start(config)
+
+    def start(self, config: VerifyConfig) -> None:
+        """(Re)start the process; a new one knows no tasks and holds no batches."""
         mine, theirs = socket.socketpair()
         code = f"from {__name__} import _checker; from multiprocessing.connection import "
         code += f"Connection; _checker(Connection({theirs.fileno()}))"
@@ -87,7 +92,6 @@ class _Slot:
         self.conn = Connection(mine.detach())
         self.conn.send(config)
         self.known: set[str] = set()
-        self.batch: list[tuple[int, Candidate]] = []
         self.in_flight: list[list[tuple[int, Candidate]]] = []
 
     def stop(self) -> None:
@@ -183,12 +187,12 @@ class _Run:
         self.done.update(answers)
 
     def _respawn(self, slot: _Slot) -> None:
+        """The checker died (a bug or the OOM killer; its stderr shows why): what it held
+        is abstained, a fresh process takes its place."""
         lost = [item for batch in slot.in_flight for item in batch]
         self.done.update((i, _died(c)) for i, c in lost)
-        index = self.pool._slots.index(slot)
         slot.stop()
-        self.pool._slots[index] = fresh = _Slot(self.pool._config)
-        fresh.batch = slot.batch
+        slot.start(self.pool._config)
 
     def receive_any(self) -> None:
         busy = [s for s in self.pool._slots if s.in_flight]

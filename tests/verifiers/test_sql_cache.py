@@ -103,3 +103,20 @@ def test_a_second_run_while_the_pool_is_held_uses_threads(db: str) -> None:
         inner = list(verify_many(tasks, candidates, ctx=ctx))
         rest = list(held)
     assert [_fields(v) for v in [first, *rest]] == [_fields(v) for v in inner]
+
+
+def test_a_dead_checker_abstains_what_it_held_and_is_replaced(db: str) -> None:
+    tasks, candidates = _mixed(db)
+    with VerifierContext(VerifyConfig(workers=2)) as ctx:
+        before = list(verify_many(tasks, candidates, ctx=ctx))
+        pool = ctx.check_pool
+        assert pool is not None
+        pool._slots[0].process.kill()
+        pool._slots[0].process.wait()
+        during = list(verify_many(tasks, candidates, ctx=ctx))
+        after = list(verify_many(tasks, candidates, ctx=ctx))
+    lost = [v for v in during if v.reason is Reason.ABSTAIN]
+    assert lost and all("checker process died" in v.detail for v in lost)
+    kept = [(b, d) for b, d in zip(before, during, strict=True) if d.reason is not Reason.ABSTAIN]
+    assert all(_fields(b) == _fields(d) for b, d in kept)
+    assert [_fields(v) for v in after] == [_fields(v) for v in before]
