@@ -14,7 +14,9 @@ Arms, all in one run of this script, interleaved --rounds times (each arm's medi
                 for samples every candidate's text, errors included)
 - sandbox:      SqlSandbox with 1 and 2 workers (full isolation) on the unique queries
 - verify:       the whole verifier (extract, policy, sandbox, compare) with 1 and 2 workers,
-                on a fresh context each time (cold caches; workers started off the clock)
+                on a fresh context each time (cold caches; workers started off the clock);
+                2 workers as configured by default on this machine, and (unique only) forced
+                into checker processes
 - naive:        a fresh Python process per query (as the official evaluators do), on a sample
 
     python -m benchmarks.sql_throughput [--queries 2000] [--questions 400] [--rounds 3]
@@ -25,6 +27,7 @@ The load average before and after is recorded: on a shared machine the wall time
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -159,10 +162,8 @@ def time_raw_candidates(tasks: list[SqlTask], candidates: list[Candidate]) -> fl
         con = connections.get(db)
         if con is None:
             con = connections[db] = duckdb.connect(db, read_only=True, config={"threads": 1})
-        try:
+        with contextlib.suppress(duckdb.Error):
             con.execute(sql).fetchall()
-        except duckdb.Error:
-            pass
     elapsed = time.perf_counter() - started
     for con in connections.values():
         con.close()
@@ -170,10 +171,12 @@ def time_raw_candidates(tasks: list[SqlTask], candidates: list[Candidate]) -> fl
 
 
 def time_verify(
-    tasks: list[SqlTask], candidates: list[Candidate], workers: int
+    tasks: list[SqlTask], candidates: list[Candidate], workers: int, processes: bool | None = None
 ) -> tuple[float, list[tuple[bool, str]]]:
-    """The whole verifier on a fresh context (cold caches); workers started off the clock."""
-    config = VerifyConfig(sandbox=SandboxLimits(timeout_s=30), workers=workers)
+    """The whole verifier on a fresh context (cold caches); workers started off the clock.
+    `processes`: checker processes (True), threads (False), or the default for this machine."""
+    limits = SandboxLimits(timeout_s=30)
+    config = VerifyConfig(sandbox=limits, workers=workers, check_processes=processes)
     warm = SqlTask("warm", "", tasks[0].db, ("SELECT 1",), dialect="duckdb")
     with VerifierContext(config) as ctx:
         list(verify_many([warm], [Candidate("warm", "warm-c", "SELECT 1")], ctx=ctx))
@@ -222,11 +225,14 @@ def main() -> None:
             for name, (tasks, candidates) in (("verify", unique), ("samples_verify", samples)):
                 elapsed, verdicts[f"{name}_{workers}"] = time_verify(tasks, candidates, workers)
                 record(f"{name}_{workers}_worker", elapsed)
+        elapsed, verdicts["verify_procs"] = time_verify(*unique, 2, processes=True)
+        record("verify_2_worker_checker_processes", elapsed)
         record("samples_raw_in_process", time_raw_candidates(*samples))
         naive = time_naive(queries[: args.naive_sample])
         record("naive_process_per_query", naive * len(queries) / args.naive_sample)
     for name in ("verify", "samples_verify"):  # same verdicts with 1 and 2 workers
         assert verdicts[f"{name}_1"] == verdicts[f"{name}_2"], name
+    assert verdicts["verify_1"] == verdicts["verify_procs"]
     assert all(passed for passed, _ in verdicts["verify_1"]), "a gold did not match itself"
     distinct = len({(c.task_id, c.completion) for c in samples[1]})
     result = report(args, times, ok, verdicts, len(queries), len(samples[1]), load_before, distinct)
@@ -259,6 +265,7 @@ def report(
         "sample_reasons": dict(reasons),
         "naive_sample": args.naive_sample,
         "rounds": args.rounds,
+        "check_processes_by_default_with_2_workers": (os.cpu_count() or 1) >= 4,
         "seconds_per_round": {arm: [round(t, 3) for t in values] for arm, values in times.items()},
         "sandbox_results_ok": ok,
         "ms_per_candidate": {k: round(v * 1000, 4) for k, v in per.items()},
@@ -268,6 +275,12 @@ def report(
             "sandbox_2_workers_vs_raw": round(median["sandbox_2_worker"] / raw, 3),
             "verify_1_worker_vs_raw": round(median["verify_1_worker"] / raw, 3),
             "verify_2_workers_vs_raw": round(median["verify_2_worker"] / raw, 3),
+            "verify_2_checker_processes_vs_raw": round(
+                median["verify_2_worker_checker_processes"] / raw, 3
+            ),
+            "verify_2_checker_processes_vs_1_worker_throughput": round(
+                median["verify_1_worker"] / median["verify_2_worker_checker_processes"], 3
+            ),
             "verify_2_vs_1_worker_throughput": round(
                 median["verify_1_worker"] / median["verify_2_worker"], 3
             ),

@@ -35,9 +35,12 @@ import threading
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from multiprocessing.connection import Connection
+from typing import Any
 
+from rlaif_sql.errors import TaskError
 from rlaif_sql.models import Candidate, Reason, Task, Verdict
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
+from rlaif_sql.verifiers.sql_cache import SqlCaches
 
 BATCH = 8
 """Candidates per message to a checker: amortises the pipe round trip (~50-100 us)."""
@@ -63,8 +66,10 @@ def _checker(conn: Connection) -> None:
                 return
             if message is None:
                 return
-            new_tasks, items = message
+            new_tasks, facts, items = message
             tasks.update(new_tasks)
+            for fingerprint, dialect, schema in facts:
+                ctx.sql_cache.seed(fingerprint, dialect, schema)
             conn.send([(i, verify(tasks[c.task_id], c, ctx=ctx)) for i, c in items])
 
 
@@ -92,6 +97,7 @@ class _Slot:
         self.conn = Connection(mine.detach())
         self.conn.send(config)
         self.known: set[str] = set()
+        self.seeded: set[tuple[Any, ...]] = set()
         self.in_flight: list[list[tuple[int, Candidate]]] = []
 
     def stop(self) -> None:
@@ -108,7 +114,9 @@ class _Slot:
 class CheckPool:
     """`processes` checker processes; `verify` is like `verify_many` for SQL tasks."""
 
-    def __init__(self, config: VerifyConfig, processes: int) -> None:
+    def __init__(self, config: VerifyConfig, processes: int, cache: SqlCaches) -> None:
+        self.cache = cache
+        """The driver's caches: schemas are read there once and sent to every checker."""
         self._config = dataclasses.replace(config, workers=1, engine=None)
         self._slots = [_Slot(self._config) for _ in range(processes)]
         self._lock = threading.Lock()
@@ -167,10 +175,26 @@ class _Run:
             self.receive(slot)
         items, slot.batch = slot.batch, []
         new = {c.task_id: self.tasks[c.task_id] for _, c in items if c.task_id not in slot.known}
+        facts = self._facts(new.values(), slot)
         slot.known.update(new)
         slot.in_flight.append(items)
         with contextlib.suppress(OSError):  # died: receive() turns its batches into abstains
-            slot.conn.send((new, items))
+            slot.conn.send((new, facts, items))
+
+    def _facts(self, tasks: Iterable[Task], slot: _Slot) -> list[Any]:
+        """The schemas of the new tasks' databases that this checker has not been sent,
+        read once in the driver (a database that cannot be read: the checker says so)."""
+        fresh = []
+        for task in tasks:
+            try:
+                facts = self.pool.cache.facts(task.db, task.dialect)
+            except TaskError:
+                continue
+            key = (facts.fingerprint, task.dialect)
+            if key not in slot.seeded:
+                slot.seeded.add(key)
+                fresh.append((facts.fingerprint, task.dialect, facts.schema))
+        return fresh
 
     def flush_all(self) -> None:
         for slot in self.pool._slots:
@@ -223,15 +247,19 @@ def _died(candidate: Candidate) -> Verdict:
 
 def pool_for(ctx: VerifierContext, tasks: Iterable[Task]) -> CheckPool | None:
     """The context's checker pool when SQL work should go to processes, else None: with
-    `workers >= 2`, `check_processes` on, and only SQL tasks on the built-in verifier."""
+    `workers >= 2`, `check_processes` on (or None and 2 cores per worker), and only SQL tasks
+    on the built-in verifier."""
     config = ctx.config
-    if config.workers < 2 or not config.check_processes:
+    wanted = config.check_processes
+    if wanted is None:
+        wanted = (os.cpu_count() or 1) >= 2 * config.workers
+    if config.workers < 2 or not wanted:
         return None
     if not all(t.kind == "sql" and "verifier" not in t.meta for t in tasks):
         return None
     with _CREATE:
         if ctx.check_pool is None:
-            ctx.check_pool = CheckPool(config, config.workers)
+            ctx.check_pool = CheckPool(config, config.workers, ctx.sql_cache)
         pool: CheckPool = ctx.check_pool
     # another run still holds it (a generator not yet exhausted or closed): threads instead
     return None if pool.busy() else pool

@@ -38,10 +38,12 @@ class VerifyConfig:
     test_suite: Any = None
     """A `rlaif_sql.testsuite.distil.SuiteConfig`: check every SQL task on generated databases
     too (tasks can also ask for it with `compare: {"test_suite": true}`)."""
-    check_processes: bool = True
-    """With workers >= 2, SQL candidates are parsed, policy-checked and compared in one
-    trusted checker process per worker (`rlaif_sql.verifiers.check_pool`) instead of threads
-    of this process; False keeps them in threads."""
+    check_processes: bool | None = None
+    """With workers >= 2, parse, policy-check and compare SQL candidates in one trusted
+    checker process per worker (`rlaif_sql.verifiers.check_pool`) instead of threads of this
+    process. None (auto): only when there are at least 2 cores per worker (a checker and its
+    sandbox worker); on fewer the processes compete for the same cores and cost ~30 % more
+    CPU per candidate than threads (benchmarks/sql_throughput)."""
     derived_dir: Path | None = None
     """Where the policy's copies of databases (only allowed tables and columns) are cached;
     None: `$RLAIF_SQL_CACHE/derived` or `~/.cache/rlaif_sql/derived`."""

@@ -105,10 +105,16 @@ class SqlCaches:
         key = (*fingerprint, dialect)
         found = self._facts.get(key)
         if found is None:
-            schema = read_schema(db)
-            found = TaskFacts(schema, fingerprint, MappingSchema(dict(schema), dialect=dialect))
-            with self._lock:
-                self._facts[key] = found
+            found = self.seed(fingerprint, dialect, read_schema(db))
+        return found
+
+    def seed(self, fingerprint: tuple[Any, ...], dialect: str, schema: Schema) -> TaskFacts:
+        """Facts from a schema read elsewhere (the driver, for its checker processes: reading
+        a schema opens the database, ~50 ms, once per checker otherwise). A changed file has
+        another fingerprint, so a stale seed is never found."""
+        found = TaskFacts(schema, fingerprint, MappingSchema(dict(schema), dialect=dialect))
+        with self._lock:
+            self._facts[(*fingerprint, dialect)] = found
         return found
 
     def policy(self, sql: str, task: SqlTask, facts: TaskFacts, policy: Policy) -> PolicyResult:

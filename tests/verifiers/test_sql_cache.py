@@ -81,7 +81,7 @@ def test_checker_processes_give_the_threads_verdicts_in_input_order(db: str) -> 
     with VerifierContext(VerifyConfig(workers=2, check_processes=False)) as ctx:
         threads = list(verify_many(tasks, candidates, ctx=ctx))
         assert ctx.check_pool is None
-    with VerifierContext(VerifyConfig(workers=2)) as ctx:
+    with VerifierContext(VerifyConfig(workers=2, check_processes=True)) as ctx:
         pooled = list(verify_many(tasks, candidates, ctx=ctx))
         assert ctx.check_pool is not None
         # closing a run early leaves the pool usable for the next one
@@ -97,7 +97,7 @@ def test_checker_processes_give_the_threads_verdicts_in_input_order(db: str) -> 
 
 def test_a_second_run_while_the_pool_is_held_uses_threads(db: str) -> None:
     tasks, candidates = _mixed(db)
-    with VerifierContext(VerifyConfig(workers=2)) as ctx:
+    with VerifierContext(VerifyConfig(workers=2, check_processes=True)) as ctx:
         held = verify_many(tasks, candidates, ctx=ctx)
         first = next(held)  # this run holds the checker processes until it ends
         inner = list(verify_many(tasks, candidates, ctx=ctx))
@@ -107,7 +107,7 @@ def test_a_second_run_while_the_pool_is_held_uses_threads(db: str) -> None:
 
 def test_a_dead_checker_abstains_what_it_held_and_is_replaced(db: str) -> None:
     tasks, candidates = _mixed(db)
-    with VerifierContext(VerifyConfig(workers=2)) as ctx:
+    with VerifierContext(VerifyConfig(workers=2, check_processes=True)) as ctx:
         before = list(verify_many(tasks, candidates, ctx=ctx))
         pool = ctx.check_pool
         assert pool is not None
