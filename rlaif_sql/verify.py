@@ -7,10 +7,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 
 from rlaif_sql.models import Candidate, Task, Verdict
 from rlaif_sql.progress import Progress
+from rlaif_sql.progress import own as own_progress
+from rlaif_sql.verifiers.check_pool import CheckPool, pool_for
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
 from rlaif_sql.verify_local import check_one, verify_threads
 
@@ -38,7 +40,11 @@ def verify_many(
     config: VerifyConfig | None = None,
     progress: bool | Progress = False,
 ) -> Iterator[Verdict]:
-    """Verify candidates in parallel (one thread per sandbox worker), yielding in input order.
+    """Verify candidates in parallel, yielding in input order.
+
+    SQL tasks with `workers >= 2` go to one checker process per worker (`check_pool`: parse,
+    policy and compare on every core); otherwise threads of this process, one more than
+    sandbox workers.
 
     Streams: `candidates` may be any iterable (a generator over a file of millions) and is
     read only `WINDOW_PER_WORKER` candidates per worker ahead of the verdict being yielded,
@@ -54,4 +60,36 @@ def verify_many(
 
         yield from ray_verify_many(tasks, candidates, ctx=ctx, config=config, progress=progress)
         return
-    yield from verify_threads(tasks, candidates, ctx=ctx, config=config, progress=progress)
+    own = ctx is None
+    ctx = ctx or VerifierContext(config)
+    try:
+        checkers = pool_for(ctx, tasks)
+        if checkers is None:
+            yield from verify_threads(tasks, candidates, ctx=ctx, progress=progress)
+        else:  # SQL work on every core: checker processes, not threads
+            yield from _in_processes(checkers, tasks, candidates, progress)
+    finally:
+        if own:
+            ctx.close()
+
+
+def _in_processes(
+    checkers: CheckPool, tasks: Sequence[Task], candidates: Iterable[Candidate],
+    progress: bool | Progress,
+) -> Iterator[Verdict]:  # fmt: skip
+    total = len(candidates) if isinstance(candidates, Sized) else 0
+    bar, owned = own_progress(progress, "verify", total, "candidate")
+
+    def counted() -> Iterator[Candidate]:
+        for candidate in candidates:
+            if not total:
+                bar.grow(1)
+            yield candidate
+
+    try:
+        for verdict in checkers.verify({t.task_id: t for t in tasks}, counted()):
+            bar.update()
+            yield verdict
+    finally:
+        if owned:
+            bar.close()

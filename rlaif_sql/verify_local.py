@@ -52,8 +52,11 @@ def verify_threads(
         total = len(candidates) if isinstance(candidates, Sized) else 0
         bar, owned = own_progress(progress, "verify", total, "candidate")
         try:
+            # one thread more than sandbox workers: its Python (parse, policy, compare) runs
+            # while the others wait on their workers, so even 1 worker is never idle
+            threads = ctx.config.workers + 1
             window = WINDOW_PER_WORKER * ctx.config.workers
-            yield from _in_order(one, candidates, ctx.config.workers, window, bar, grow=not total)
+            yield from _in_order(one, candidates, threads, window, bar, grow=not total)
         finally:
             if owned:
                 bar.close()

@@ -46,8 +46,17 @@ def test_verify_to_file_streams_a_generator_and_tallies(tmp_path):
 
 def test_tally_gives_the_summary_of_the_whole_list():
     verdicts = [
-        Verdict("t", "a", True, Reason.OK, "", evidence={"verifier": "sql@1", "row_count_match": True}),
-        Verdict("t", "b", False, Reason.WRONG_RESULT, "", evidence={"verifier": "sql@1", "row_count_match": False}),
+        Verdict(
+            "t", "a", True, Reason.OK, "", evidence={"verifier": "sql@1", "row_count_match": True}
+        ),
+        Verdict(
+            "t",
+            "b",
+            False,
+            Reason.WRONG_RESULT,
+            "",
+            evidence={"verifier": "sql@1", "row_count_match": False},
+        ),
         Verdict("t", "c", False, Reason.ABSTAIN, "sandbox down"),
     ]
     tally = Tally()

@@ -93,7 +93,11 @@ def derived_database(db: str | Path, policy: Policy, cache_dir: Path) -> Path:
             raise TaskError(
                 f"cannot build the policy's copy of {path} ({policy.name}): {exc}"
             ) from exc
-        os.replace(tmp, target)  # atomic: a concurrent builder's identical file is fine
+        # atomic and first-wins: replacing a concurrent builder's identical file would give
+        # the path a new inode under that process's open connection, and DuckDB then refuses
+        # to open the path again in that process
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, target)
     return target
 
 

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from rlaif_sql.errors import SandboxError
-from rlaif_sql.sandboxes import sql_worker
+from rlaif_sql.sandboxes import sql_frames, sql_worker
 
 
 class NoAnswer(Exception):
@@ -58,7 +58,7 @@ class WorkerProcess:
 
     def send(self, message: Any) -> None:
         try:
-            sql_worker.write_all(self._in, sql_worker.frames(pickle.dumps(message, 5)))
+            sql_frames.write_all(self._in, sql_frames.frames(pickle.dumps(message, 5)))
         except OSError as exc:  # BrokenPipeError: it is gone
             raise Died(self.reap()) from exc
 
@@ -86,7 +86,7 @@ class WorkerProcess:
         return meta, tuple(itertools.chain.from_iterable(chunks))
 
     def receive(self, deadline: float) -> Any:
-        header = sql_worker.HEADER
+        header = sql_frames.HEADER
         self._fill(header.size, deadline)
         end = header.size + header.unpack_from(self._buf)[0]
         self._fill(end, deadline)

@@ -16,65 +16,28 @@ import pickle
 import resource
 import select
 import signal
-import struct
 import sys
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any
 
 if __package__:
     from rlaif_sql.sandboxes import catalog_guard, engines
+    from rlaif_sql.sandboxes.sql_frames import Spinner, frames, read_frame, write_all
 else:  # run as a script by the parent: the sibling files, without the heavy package
     import catalog_guard  # type: ignore[no-redef]
     import engines  # type: ignore[no-redef]
+    from sql_frames import Spinner, frames, read_frame, write_all  # type: ignore[no-redef]
 
-HEADER = struct.Struct("<Q")
 MiB = 1 << 20
 BATCH_ROWS = 4096
 """Rows per fetchmany: bounds the Python objects alive before a batch is pickled."""
 ADDRESS_MARGIN_MB = 256
 """Address space above baseline + memory_mb + max_result_mb: Python objects, allocator slack."""
-SPIN_S = 0.001
-"""After answering, poll for the next request this long before blocking: waking a blocked
-process costs ~100 us on virtual machines, as much as a small query itself."""
 MAIN_STACK_MB = 64
 """Main-thread stack (RLIMIT_STACK): engines' parsers recurse on the caller's stack."""
-
-
-def frames(*payloads: bytes) -> list[bytes]:
-    out: list[bytes] = []
-    for payload in payloads:
-        out += [HEADER.pack(len(payload)), payload]
-    return out
-
-
-def write_all(fd: int, parts: list[bytes]) -> None:
-    """Write `parts` with as few syscalls as possible (writev), surviving partial writes."""
-    views = [memoryview(p) for p in parts if p]
-    while views:
-        written = os.writev(fd, views[:512])
-        while views and written >= len(views[0]):
-            written -= len(views[0])
-            views.pop(0)
-        if written:
-            views[0] = views[0][written:]
-
-
-def spin_for_input(poller: select.poll, seconds: float) -> None:
-    end = time.perf_counter() + seconds
-    while not poller.poll(0) and time.perf_counter() < end:
-        pass
-
-
-def read_frame(stream: BinaryIO) -> Any:
-    """The next pickled object, or None at end of input (the parent closed the pipe)."""
-    header = stream.read(HEADER.size)
-    if len(header) < HEADER.size:
-        return None
-    (size,) = HEADER.unpack(header)
-    return pickle.loads(stream.read(size))
 
 
 class Watchdog:
@@ -325,9 +288,11 @@ def main() -> int:
     write_all(answers, frames(pickle.dumps(("ready", info))))
     poller = select.poll()
     poller.register(requests.fileno(), select.POLLIN)
+    spinner = Spinner(poller)
     while (request := read_frame(requests)) is not None:
+        spinner.woke()
         write_all(answers, worker.handle(request))
-        spin_for_input(poller, SPIN_S)
+        spinner.wait()
     return 0
 
 

@@ -19,7 +19,6 @@ from rlaif_sql.verifiers.compare import CompareOptions, compare_results, gold_or
 from rlaif_sql.verifiers.context import VerifierContext
 from rlaif_sql.verifiers.sql_engine import engine_sql, parse_or_none
 from rlaif_sql.verifiers.sql_extract import extract_sql
-from rlaif_sql.verifiers.sql_policy import check_policy
 from rlaif_sql.verifiers.sql_policy_shape import drop_denied_excludes
 
 if TYPE_CHECKING:
@@ -48,7 +47,14 @@ class Gold:
 
 
 def check(candidate: Candidate, task: SqlTask, *, ctx: VerifierContext) -> Verdict:
-    """Run every hard check on one candidate; a candidate's fault is a verdict, never an error."""
+    """Run every hard check on one candidate; a candidate's fault is a verdict, never an error.
+
+    Identical completions of one task are checked once per context (`sql_cache`).
+    """
+    return ctx.sql_cache.verdict(candidate, task, lambda: _check(candidate, task, ctx))
+
+
+def _check(candidate: Candidate, task: SqlTask, ctx: VerifierContext) -> Verdict:
     trace = VerdictBuilder(
         candidate, task, CHECKS, SqlEvidence(VERIFIER_VERSION, engine=task.engine)
     )
@@ -59,9 +65,10 @@ def check(candidate: Candidate, task: SqlTask, *, ctx: VerifierContext) -> Verdi
     trace.evidence.update(sql=extracted.sql, prose_chars=len(extracted.prose))
     trace.passed("extract", extracted.source)
 
-    policy, schema = ctx.policy_for(task), ctx.schema_for(task)
+    policy, facts = ctx.policy_for(task), ctx.sql_cache.facts(task.db, task.dialect)
+    schema = facts.schema
     trace.evidence["policy"] = policy.name
-    verdict = check_policy(extracted.sql, dialect=task.dialect, schema=schema, policy=policy)
+    verdict = ctx.sql_cache.policy(extracted.sql, task, facts, policy)
     if not verdict.ok:
         assert verdict.reason is not None
         return trace.verdict(verdict.reason, verdict.detail)
@@ -78,8 +85,7 @@ def check(candidate: Candidate, task: SqlTask, *, ctx: VerifierContext) -> Verdi
     sql = engine_sql(text, tree, task, schema, options)
     if sql != extracted.sql:
         trace.evidence["executed_sql"] = sql
-    cache_key = tree.sql(dialect=task.dialect) if sql == extracted.sql else sql
-    result = ctx.execute(db, sql, engine=task.engine, cache_key=cache_key)
+    result = ctx.execute(db, sql, engine=task.engine)  # once per text and database
     trace.evidence["exec_ms"] = result.elapsed_ms
     if not result.ok:
         return trace.verdict(EXEC_REASONS[result.status], result.error or result.status.value)
@@ -144,11 +150,16 @@ def gold_results(task: SqlTask, ctx: VerifierContext, options: CompareOptions) -
     cached = ctx.gold_cache.get(key)
     if cached is not None:
         return list(cached)
-    schema = ctx.schema_for(task)
+    facts = ctx.sql_cache.facts(task.db, task.dialect)
+    policy = ctx.policy_for(task)
     golds = []
     for gold_sql in task.gold_sql:
-        tree = parse_or_none(gold_sql, task.dialect)
-        sql = engine_sql(gold_sql, tree, task, schema, options) if tree is not None else gold_sql
+        # a candidate that is the gold was parsed already: its policy outcome has the tree
+        tree = ctx.sql_cache.known_tree(gold_sql, task, facts, policy)
+        tree = tree if tree is not None else parse_or_none(gold_sql, task.dialect)
+        sql = gold_sql
+        if tree is not None:
+            sql = engine_sql(gold_sql, tree, task, facts.schema, options)
         result = ctx.execute(task.db, sql, engine=task.engine, trusted=True)
         golds.append(Gold(gold_sql, result, gold_orders(gold_sql, tree, options)))
     if all(g.result.status is not ExecStatus.ABSTAIN for g in golds):

@@ -13,6 +13,7 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import traverse_scope
+from sqlglot.schema import MappingSchema
 
 from rlaif_sql.models import Reason
 from rlaif_sql.policy import Policy
@@ -61,8 +62,14 @@ class PolicyResult:
         return self.reason is None
 
 
-def check_policy(sql: str, *, dialect: str, schema: Schema, policy: Policy) -> PolicyResult:
-    """Parse `sql` and hold it to `policy`; never raises on arbitrary text."""
+def check_policy(
+    sql: str, *, dialect: str, schema: Schema, policy: Policy, mapping: MappingSchema | None = None
+) -> PolicyResult:
+    """Parse `sql` and hold it to `policy`; never raises on arbitrary text.
+
+    `mapping`: `schema` as a sqlglot MappingSchema for `dialect`, built once by the caller
+    (see `sql_cache.TaskFacts`); building it per query costs as much as the parse.
+    """
     if len(sql) > policy.max_sql_chars:
         return _violation(f"SQL is {len(sql)} characters; policy allows {policy.max_sql_chars}")
     if "\x00" in sql:
@@ -84,7 +91,7 @@ def check_policy(sql: str, *, dialect: str, schema: Schema, policy: Policy) -> P
     tables, problem = _check_tables(tree, schema, policy)
     if problem:
         return _violation(problem, tree)
-    problem = _check_columns(tree, schema, policy, dialect)
+    problem = _check_columns(tree, schema, policy, dialect, mapping)
     if problem:
         return _violation(problem, tree)
     return PolicyResult(None, "", tree, tables)
@@ -193,13 +200,15 @@ def _check_tables(
     return tuple(dict.fromkeys(used)), None
 
 
-def _check_columns(tree: exp.Expr, schema: Schema, policy: Policy, dialect: str) -> str | None:
+def _check_columns(
+    tree: exp.Expr, schema: Schema, policy: Policy, dialect: str, mapping: MappingSchema | None
+) -> str | None:
     if not (policy.require_known_columns or policy.deny_columns):
         return None
     try:
         qualified = qualify(
             tree.copy(),
-            schema=dict(schema),
+            schema=mapping if mapping is not None else dict(schema),
             dialect=dialect,
             validate_qualify_columns=policy.require_known_columns,
             quote_identifiers=False,
