@@ -47,6 +47,18 @@ def gold_queries(
     return out
 
 
+def as_written(trace: Any, sql: str, task: SqlTask, ctx: Any, options: CompareOptions) -> str:
+    """What generated databases run for the candidate: under the spider profile its text with
+    DISTINCT kept (stripping it everywhere, as the official evaluator does, turns a right
+    COUNT(DISTINCT x) into a wrong count on generated data; the profile's "duplicates do not
+    matter in the output" is kept by comparing without duplicate rows); else `sql`."""
+    from rlaif_sql.verifiers.sql import engine_sql_for
+
+    if options.profile != "spider":
+        return sql
+    return engine_sql_for(task, str(trace.evidence["sql"]), ctx, replace(options, profile="strict"))
+
+
 def check_counterexample(
     trace: Any, sql: str, task: SqlTask, ctx: Any, options: CompareOptions,
     config: CounterexampleConfig, passed: Verdict,
@@ -55,16 +67,7 @@ def check_counterexample(
     trace.checks = [c for c in trace.checks if c.status is not CheckStatus.SKIPPED]
     if not any(c.name == "test_suite" for c in trace.checks):
         trace.checks.append(CheckOutcome("test_suite", CheckStatus.SKIPPED))
-    # run as written: stripping DISTINCT everywhere (the spider profile, as the official
-    # evaluator does) turns a right COUNT(DISTINCT x) into a wrong count on generated data;
-    # the profile's "DISTINCT does not matter in the output" is kept by comparing without
-    # duplicate rows
-    from rlaif_sql.verifiers.sql import engine_sql_for
-
-    if options.profile == "spider":
-        sql = engine_sql_for(
-            task, str(trace.evidence["sql"]), ctx, replace(options, profile="strict")
-        )
+    sql = as_written(trace, sql, task, ctx, options)
     golds = gold_queries(task, ctx, options, as_written=True)
     try:
         evidence = search(task, ctx, sql, golds, options, config)
