@@ -51,7 +51,7 @@ from rlaif_sql.testsuite.schema_info import SchemaInfo
 from rlaif_sql.testsuite.twins import cascade
 from rlaif_sql.verifiers.compare import CompareOptions
 
-VERSION = 9
+VERSION = 10
 """Bumped when the search changes, so cached outcomes of an older search are not reused."""
 _COUNTER = itertools.count()
 

@@ -9,8 +9,8 @@ another parent row: two flights with the same number from two airlines, two like
 student). Children are not copied: a twin is a new parent no one references.
 
 - `twins`: every row of every table gets a twin (a row matching a filter gets one too).
-- `bulk`: each table's first row and `copies` twins of it, so a group holds exactly
-  `copies + 1` rows (`HAVING count(*) > 10` vs `>= 10` needs a group of 10 or 11).
+- `bulk`: each table's first row (and the parent rows it points at) and `copies` twins of
+  it, so a group holds exactly `copies + 1` rows (`HAVING count(*) > 10` vs `>= 10` needs a group of 10 or 11).
 
 >>> twins(info, {"staff": [(1, "Ann", 2)]})["staff"]             # doctest: +SKIP
 [(1, 'Ann', 2), (2, 'Ann 2', 2)]
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlaif_sql.testsuite.generate import Rows
+from rlaif_sql.testsuite.generate import Rows, creation_order
 from rlaif_sql.testsuite.schema_info import SchemaInfo, TableInfo
 
 
@@ -39,9 +39,9 @@ def twins(info: SchemaInfo, rows: Rows, *, vary_foreign: bool = False) -> Rows |
 
 
 def bulk(info: SchemaInfo, rows: Rows, copies: int) -> Rows | None:
-    """Each table's first row and `copies` twins of it (foreign keys kept by cascading);
-    None when no table can have one."""
-    first = cascade(info, {name: list(table_rows[:1]) for name, table_rows in rows.items()})
+    """Each table's first row, the parent rows it points at, and `copies` twins of the first
+    row; None when no table can have one."""
+    first = _first_rows(info, rows)
     added = False
     for table in info.tables:
         mine = first.get(table.name) or []
@@ -52,6 +52,29 @@ def bulk(info: SchemaInfo, rows: Rows, copies: int) -> Rows | None:
             mine.append(twin)
             added = True
     return first if added else None
+
+
+def _first_rows(info: SchemaInfo, rows: Rows) -> Rows:
+    """Each table's first row and the parent rows those point at (children first)."""
+    by_lower = {name.lower(): name for name in rows}
+    keep: dict[str, set[int]] = {name: set() for name in rows}
+    for table in reversed(creation_order(info)):
+        mine = rows.get(table.name) or []
+        if not mine:
+            continue
+        keep[table.name].add(0)
+        names = [c.name.lower() for c in table.columns]
+        for fk in table.foreign_keys:
+            parent = by_lower.get(fk.ref_table.lower())
+            if parent is None or len(fk.columns) != 1 or parent == table.name:
+                continue
+            own = names.index(fk.columns[0].lower())
+            ref = [c.name.lower() for c in info.table(parent).columns].index(
+                fk.ref_columns[0].lower()
+            )
+            wanted = {mine[i][own] for i in keep[table.name]}
+            keep[parent] |= {i for i, r in enumerate(rows[parent]) if r[ref] in wanted}
+    return {name: [r for i, r in enumerate(rs) if i in keep[name]] for name, rs in rows.items()}
 
 
 def _twin(

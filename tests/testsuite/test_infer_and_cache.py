@@ -185,3 +185,40 @@ def test_a_misspelled_task_setting_names_the_nearest_option(setting: str) -> Non
         cls.from_value({"max_row": 3})
     assert cls.from_value({"max_rows": 3, "infer_off": ["unique"]}).infer_off == ("unique",)
     assert cls.from_value(False) is None and cls.from_value(True) == cls()
+
+
+def test_bulk_makes_groups_of_exactly_n_rows(org):
+    from rlaif_sql.testsuite.twins import bulk
+
+    info, _ = infer_constraints(org, read_schema_info(org), min_rows=5)
+    rows = {"dept": [(1, "Ops"), (2, "Sales")], "staff": [(1, "Ann", 2, 10.0)], "badge": []}
+    out = bulk(info, rows, 9)
+    assert out is not None and len(out["staff"]) == 10
+    assert {r[2] for r in out["staff"]} == {2}  # one group of 10, its parent kept
+    assert len({r[0] for r in out["staff"]}) == 10 and len({r[1] for r in out["staff"]}) == 10
+    assert cascade(info, out) == out
+
+
+def test_twins_point_a_composite_keys_foreign_key_at_another_parent(tmp_path):
+    from rlaif_sql.testsuite.twins import twins
+
+    db = tmp_path / "net.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE person (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("CREATE TABLE likes (student_id INT REFERENCES person(id), liked_id INT "
+                     "REFERENCES person(id), PRIMARY KEY (student_id, liked_id))")  # fmt: skip
+    conn.close()
+    info = read_schema_info(db)
+    rows = {"person": [(1, "A"), (2, "B")], "likes": [(1, 1)]}
+    assert twins(info, rows)["likes"] == [(1, 1)]  # every key column is a foreign key
+    out = twins(info, rows, vary_foreign=True)
+    assert out["likes"] == [(1, 1), (1, 2)]  # student 1 now likes two
+    assert cascade(info, out) == out
+
+
+def test_quoted_numbers_are_aimed_at_numeric_columns():
+    from rlaif_sql.testsuite.generate import literal_values
+    from rlaif_sql.testsuite.schema_info import ColumnInfo
+
+    population = ColumnInfo("Population", "INTEGER", False)
+    assert {79999, 80000, 80001} <= set(literal_values(population, ["80000", "Europe"]))
