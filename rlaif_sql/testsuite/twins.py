@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from rlaif_sql.testsuite.generate import Rows, creation_order
-from rlaif_sql.testsuite.schema_info import SchemaInfo, TableInfo
+from rlaif_sql.testsuite.schema_info import ForeignKey, SchemaInfo, TableInfo
 
 
 def twins(info: SchemaInfo, rows: Rows, *, vary_foreign: bool = False) -> Rows | None:
@@ -104,7 +104,7 @@ def _twin(
 
 
 def _other_parent(
-    info: SchemaInfo, twin: list[Any], index: list[int], names: list[str], foreign: dict[str, Any], rows: Rows,
+    info: SchemaInfo, twin: list[Any], index: list[int], names: list[str], foreign: dict[str, ForeignKey], rows: Rows,
     taken: set[tuple[Any, ...]],
 ) -> bool:  # fmt: skip
     """Point one foreign key of a composite unique set at another parent row; False when
@@ -112,8 +112,8 @@ def _other_parent(
     by_lower = {name.lower(): name for name in rows}
     for i in reversed(index):  # keep the leading column: two likes of one student
         fk = foreign.get(names[i])
-        parent = by_lower.get(fk.ref_table.lower()) if fk else None
-        if parent is None or not rows[parent]:
+        parent = by_lower.get(fk.ref_table.lower()) if fk is not None else None
+        if fk is None or parent is None or not rows[parent]:
             continue
         parent_columns = [c.name.lower() for c in info.table(fk.ref_table).columns]
         ref = parent_columns.index(fk.ref_columns[0].lower())
