@@ -48,9 +48,10 @@ from rlaif_sql.testsuite.compare_on import GoldQuery, differs
 from rlaif_sql.testsuite.generate import Rows, creation_order, query_literals, write_database
 from rlaif_sql.testsuite.pool import Pool, build_pool, read_rows
 from rlaif_sql.testsuite.schema_info import SchemaInfo
+from rlaif_sql.testsuite.twins import cascade
 from rlaif_sql.verifiers.compare import CompareOptions
 
-VERSION = 8
+VERSION = 10
 """Bumped when the search changes, so cached outcomes of an older search are not reused."""
 _COUNTER = itertools.count()
 
@@ -70,6 +71,8 @@ class CounterexampleConfig:
     """Keep the rules inferred from the original data (see infer.py); False: schema only."""
     infer_off: tuple[str, ...] = ()
     """Inferred rules to leave out, by kind (`unique`) or label (`not_null:t.c`)."""
+    unique_min_rows: int = 10
+    """Infer a column unique only from a table of at least this many rows (infer.py)."""
     shrink: bool = True
     cache_dir: Path | None = None
     """Cache directory; default $RLAIF_SQL_CACHE, else ~/.cache/rlaif_sql."""
@@ -180,11 +183,13 @@ def _pool(task: SqlTask, ctx: Any, config: CounterexampleConfig, digest: str, li
     policy = ctx.policy_for(task)  # denied columns get synthetic values, never the original's
     key = content_key(VERSION, "pool", digest, sorted(map(repr, set(literals))), sorted(tables),
                       seed, count, config.max_rows, config.realistic, sorted(config.infer_off),
+                      config.unique_min_rows,
                       sorted(policy.deny_columns))  # fmt: skip
     folder = config.root / "pools" / key
     return ctx.shared(("cx-pool", key), lambda: build_pool(
         task.db, folder, literals=literals, seed=seed, count=count, max_rows=config.max_rows,
-        realistic=config.realistic, infer_off=config.infer_off, tables=tables,
+        realistic=config.realistic, infer_off=config.infer_off,
+        unique_min_rows=config.unique_min_rows, tables=tables,
         hidden=policy.column_denied))  # fmt: skip
 
 
@@ -248,27 +253,3 @@ def shrink(info: SchemaInfo, rows: Rows, keeps: Any, deadline: float) -> Rows:
             if keeps(trial):
                 current = trial
     return current
-
-
-def cascade(info: SchemaInfo, rows: Rows) -> Rows:
-    """Drop child rows whose (declared or inferred) foreign key points at a missing parent."""
-    columns = {t.name.lower(): [c.name.lower() for c in t.columns] for t in info.tables}
-    by_lower = {name.lower(): name for name in rows}
-    changed = True
-    while changed:
-        changed = False
-        for table in info.tables:
-            mine = rows.get(table.name, [])
-            for fk in table.foreign_keys:
-                parent = by_lower.get(fk.ref_table.lower())
-                if parent is None:
-                    continue
-                pidx = [columns[fk.ref_table.lower()].index(c.lower()) for c in fk.ref_columns]
-                cidx = [columns[table.name.lower()].index(c.lower()) for c in fk.columns]
-                keys = {tuple(r[i] for i in pidx) for r in rows[parent]}
-                kept = [r for r in mine
-                        if any(r[i] is None for i in cidx) or tuple(r[i] for i in cidx) in keys]  # fmt: skip
-                if len(kept) < len(mine):
-                    rows = {**rows, table.name: kept}
-                    mine, changed = kept, True
-    return rows

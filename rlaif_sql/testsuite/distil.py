@@ -21,18 +21,22 @@ import os
 import shutil
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import sqlglot
+from sqlglot import exp
 
 from rlaif_sql.errors import ConfigError
 from rlaif_sql.models import SqlTask
 from rlaif_sql.sandboxes.results import ExecutionResult
 from rlaif_sql.testsuite.cache import cache_root, content_key, file_digest, settings_from_value
+from rlaif_sql.testsuite.compare_on import same as same_rows
 from rlaif_sql.testsuite.generate import draw_rows, query_literals, write_database
 from rlaif_sql.testsuite.mutate import mutants
 from rlaif_sql.testsuite.pool import generation_schema
-from rlaif_sql.verifiers.compare import CompareOptions, compare_results
+from rlaif_sql.verifiers.compare import CompareOptions
 
 if TYPE_CHECKING:
     from rlaif_sql.verifiers.context import VerifierContext
@@ -58,6 +62,8 @@ class SuiteConfig:
     """Keep the rules inferred from the original data (infer.py); False: schema only."""
     infer_off: tuple[str, ...] = ()
     """Inferred rules to leave out, by kind (`unique`) or label (`not_null:t.c`)."""
+    unique_min_rows: int = 10
+    """Infer a column unique only from a table of at least this many rows (infer.py)."""
     rebuild_undersized: bool = False
     """Rebuild a cached suite whose time budget ran out (built on a busy machine, say)."""
 
@@ -112,14 +118,16 @@ class Suite:
         return {**asdict(self), "mutation_score": self.mutation_score}
 
 
-VERSION = 2
-"""Bumped when building changes (2: content keys, plain variants, inferred rules)."""
+VERSION = 3
+"""Bumped when building changes (2: content keys, plain variants, inferred rules; 3: queries
+as written under the spider profile, uniqueness inferred from 10 rows)."""
 
 
 def suite_key(task: SqlTask, config: SuiteConfig, profile: str = "strict") -> str:
     """Content only: the same golds on the same database share one suite across tasks."""
     settings = (config.size, config.candidates, config.max_rows, config.seed,
-                config.time_budget_s, config.plain, config.realistic, sorted(config.infer_off))  # fmt: skip
+                config.time_budget_s, config.plain, config.realistic, sorted(config.infer_off),
+                config.unique_min_rows)  # fmt: skip
     return content_key(VERSION, file_digest(task.db), list(task.gold_sql), task.dialect,
                        task.engine, profile, settings)  # fmt: skip
 
@@ -139,29 +147,36 @@ def build_suite(
         engine_sql_for,  # the same transpile path as candidates
     )
 
-    gold_sql = engine_sql_for(task, task.gold_sql[0], ctx, options)
+    # queries run as written (DISTINCT kept) and, under the spider profile, results compare
+    # without duplicate rows: COUNT(DISTINCT x) vs COUNT(x) is a difference, a top-level
+    # DISTINCT is not (verdicts.as_written says why)
+    spider = options.profile == "spider"
+    written = replace(options, profile="strict") if spider else options
+    gold_sql = engine_sql_for(task, task.gold_sql[0], ctx, written)
     ordered = _ordered(task, options)
 
     def run(db: str, sql: str) -> ExecutionResult:
         return ctx.execute(db, sql, engine=task.engine)
 
     def same(gold: ExecutionResult, other: ExecutionResult) -> bool:
-        if not other.ok:
-            return False
-        return compare_results(gold.columns, gold.rows, other.columns, other.rows, ordered=ordered,
-                               options=options).match  # fmt: skip
+        return other.ok and same_rows(gold, other, ordered, options, spider)
 
-    # a mutant the comparison profile normalises back into the gold (the spider profile strips
-    # DISTINCT) is the gold: not a mutant at all
+    # a mutant the comparison profile maps back into the gold (the spider profile ignores a
+    # top-level DISTINCT) is the gold: not a mutant at all
     engine_mutants = (
-        engine_sql_for(task, m, ctx, options) for _, m in mutants(task.gold_sql[0], task.dialect)
+        engine_sql_for(task, m, ctx, written) for _, m in mutants(task.gold_sql[0], task.dialect)
     )
-    all_mutants = list(dict.fromkeys(m for m in engine_mutants if _normal(m) != _normal(gold_sql)))
+    gold_normal = _normal(gold_sql, task.engine, spider)
+    all_mutants = list(dict.fromkeys(
+        m for m in engine_mutants if _normal(m, task.engine, spider) != gold_normal))  # fmt: skip
     gold_here = run(task.db, gold_sql)
     alive = [m for m in all_mutants if gold_here.ok and same(gold_here, run(task.db, m))]
     killed_by_original = len(all_mutants) - len(alive)
     info, inferred, values = generation_schema(
-        task.db, realistic=config.realistic, infer_off=config.infer_off
+        task.db,
+        realistic=config.realistic,
+        infer_off=config.infer_off,
+        unique_min_rows=config.unique_min_rows,
     )
     literals = query_literals(task.gold_sql[0], task.dialect)
     # tasks with the same gold share a suite: each builder writes its own scratch folder
@@ -249,5 +264,20 @@ def _ordered(task: SqlTask, options: CompareOptions) -> bool:
     return gold_orders(task.gold_sql[0], tree, options)
 
 
-def _normal(sql: str) -> str:
+def _normal(sql: str, engine: str, without_top_distinct: bool) -> str:
+    """Spacing and case ignored; with `without_top_distinct` the outermost SELECTs' DISTINCT
+    too (not one inside an aggregate or a subquery)."""
+    if without_top_distinct:
+        try:
+            tree = sqlglot.parse_one(sql, read=engine)
+        except (sqlglot.errors.SqlglotError, RecursionError):
+            tree = None
+        if tree is not None:
+            tops = [tree]
+            while tops and isinstance(tops[-1], exp.SetOperation):
+                tops[-1:] = [tops[-1].this, tops[-1].expression]
+            for top in tops:
+                if isinstance(top, exp.Select):
+                    top.set("distinct", None)
+            sql = tree.sql(dialect=engine)
     return " ".join(sql.split()).lower()

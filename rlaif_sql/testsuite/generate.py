@@ -56,6 +56,9 @@ def literal_values(column: ColumnInfo, literals: Sequence[Any]) -> list[Any]:
         if isinstance(value, str) and column.kind in ("text", "other"):
             out += like_instances(value) if "%" in value or "_" in value else []
             out += [value, value.upper(), value.lower()]
+        elif isinstance(value, str) and column.kind in ("int", "real"):
+            number = _number(value)  # `Population = "80000"`: SQLite compares it as a number
+            out += literal_values(column, [number]) if number is not None else []
         elif isinstance(value, int | float) and not isinstance(value, bool):
             if column.kind == "int" and float(value).is_integer():
                 out += [int(value) - 1, int(value), int(value) + 1]
@@ -64,6 +67,14 @@ def literal_values(column: ColumnInfo, literals: Sequence[Any]) -> list[Any]:
             elif column.kind == "text":
                 out.append(str(value))  # numbers stored as text, as in Spider
     return out
+
+
+def _number(text: str) -> int | float | None:
+    try:
+        number = float(text.strip())
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else number
 
 
 def like_instances(pattern: str) -> list[str]:
@@ -76,9 +87,10 @@ def like_instances(pattern: str) -> list[str]:
 
 def column_strategy(
     column: ColumnInfo, seen: Sequence[Any], literals: Sequence[Any] = (), realistic: bool = False,
-    pool_size: int = 12,
+    pool_size: int = 12, aim: bool = False,
 ) -> st.SearchStrategy[Any]:  # fmt: skip
-    """Values for one column; a small `pool_size` makes duplicates and ties common."""
+    """Values for one column; a small `pool_size` makes duplicates and ties common; `aim`
+    draws only the query's constants and their neighbours where any fit the column."""
     extra = boundary_values(column, seen, realistic)
     extra = extra if pool_size >= 12 else extra[:1]
     pool = list(dict.fromkeys([*seen[:pool_size], *extra]))
@@ -86,7 +98,8 @@ def column_strategy(
     if not pool and not near:
         pool = [None] if not column.not_null else [0 if column.kind in ("int", "real") else "x"]
     # values at the query's own constants half of the time: that is where mutants differ
-    strategy = st.one_of(*[st.sampled_from(p) for p in (near, pool) if p])
+    sources = [near] if aim and near else [p for p in (near, pool) if p]
+    strategy = st.one_of(*[st.sampled_from(p) for p in sources])
     return strategy if column.not_null else st.one_of(st.none(), strategy)
 
 
@@ -107,7 +120,7 @@ def creation_order(info: SchemaInfo) -> list[TableInfo]:
 def table_strategy(
     table: TableInfo, values: Mapping[str, Sequence[Any]], drawn: Rows,
     columns_of: Mapping[str, list[str]], max_rows: int, literals: Sequence[Any] = (),
-    realistic: bool = False, min_rows: int = 0, pool_size: int = 12,
+    realistic: bool = False, min_rows: int = 0, pool_size: int = 12, aim: bool = False,
 ) -> st.SearchStrategy[list[tuple[Any, ...]]]:  # fmt: skip
     """Rows of one table; `drawn` holds the rows of tables generated before (lower-case names)."""
     fk_source: dict[str, list[Any]] = {}
@@ -129,6 +142,7 @@ def table_strategy(
                     literals,
                     realistic,
                     pool_size,
+                    aim,
                 )
             )
         elif parents:
@@ -164,7 +178,7 @@ def draw_rows(
 def draw_databases(
     info: SchemaInfo, values: Mapping[str, Sequence[Any]], seed: int, count: int,
     max_rows: int, literals: Sequence[Any] = (), realistic: bool = False, min_rows: int = 0,
-    pool_size: int = 12, only: Collection[str] | None = None,
+    pool_size: int = 12, only: Collection[str] | None = None, aim: bool = False,
 ) -> list[Rows]:  # fmt: skip
     """Up to `count` databases from one derandomised hypothesis run under `seed` (with
     `min_rows=0` the first is hypothesis's simplest: every table empty); duplicates dropped.
@@ -194,6 +208,7 @@ def draw_databases(
                 realistic,
                 min_rows,
                 pool_size,
+                aim,
             )
             drawn[table.name.lower()] = data.draw(strategy, label=table.name)
         rows = {t.name: drawn[t.name.lower()] for t in order}

@@ -8,9 +8,11 @@ name). Each rule read from the data here is an `Inference`, listed in the suite'
 switchable off by kind (`not_null`, `unique`, `foreign_key`) or by its label.
 
 - not_null: a column with no NULL in a non-empty original table stays non-NULL.
-- unique: a column whose values are all different stays unique, when the table has at least
-  `min_rows` values and the column looks like a name or key (text, or an int named like an id):
-  distinct ages in a small table are chance, and COUNT(DISTINCT age) must still be testable.
+- unique: a column whose values are all different, none NULL, stays unique, when the table
+  has at least `min_rows` rows (default 10; `unique_min_rows` in the settings) and the column
+  looks like a name or key (text, or an int named like an id): six distinct singer names are
+  chance, and DISTINCT over them must still be testable. Declared keys are unique by schema.
+  Never a part of a declared composite key (the schema names the pair as the key).
 - foreign_key: a column whose values all occur in another table's single-column primary key,
   and whose name points at it (same name as the key, or contains the table's name), is drawn
   from that key's generated values.
@@ -56,7 +58,7 @@ class Inference:
 
 
 def infer_constraints(
-    db: str | Path, info: SchemaInfo, *, off: Collection[str] = (), min_rows: int = 5
+    db: str | Path, info: SchemaInfo, *, off: Collection[str] = (), min_rows: int = 10
 ) -> tuple[SchemaInfo, tuple[Inference, ...]]:
     """`info` with the rules the original data keeps added, and the list of those rules.
 
@@ -114,14 +116,18 @@ def _not_null(table: TableInfo, stats: Stats) -> list[Inference]:
 
 def _unique(table: TableInfo, stats: Stats, min_rows: int) -> list[Inference]:
     declared = {tuple(c.lower() for c in cols) for cols in table.unique if len(cols) == 1}
+    # part of a declared composite key: the schema says the pair is the key, not the part
+    # (a student likes several, though each liked one in the data)
+    in_composite = {c.lower() for cols in table.unique if len(cols) > 1 for c in cols}
     out = []
     for column in table.columns:
-        _, values, distinct = stats.get((table.name, column.name), (0, 0, 0))
+        rows, values, distinct = stats.get((table.name, column.name), (0, 0, 0))
         looks_like_key = column.kind == "text" or bool(KEY_NAME.search(column.name))
         if (
             (column.name.lower(),) not in declared
-            and values >= min_rows
-            and distinct == values
+            and column.name.lower() not in in_composite
+            and rows >= min_rows
+            and distinct == values == rows
             and looks_like_key
         ):
             out.append(Inference("unique", table.name, (column.name,)))

@@ -26,7 +26,7 @@ from rlaif_sql.testsuite.schema_info import (
     read_column_values,
     read_schema_info,
 )
-from rlaif_sql.testsuite.twins import twins
+from rlaif_sql.testsuite.twins import bulk, twins
 
 SUFFIX = {"sqlite": ".sqlite", "duckdb": ".duckdb"}
 _SCHEMAS: dict[tuple[Any, ...], tuple[SchemaInfo, tuple[str, ...], dict[str, list[Any]]]] = {}
@@ -44,18 +44,22 @@ class Pool:
 
 
 def generation_schema(
-    db: str | Path, *, realistic: bool, infer_off: Collection[str] = ()
+    db: str | Path,
+    *,
+    realistic: bool,
+    infer_off: Collection[str] = (),
+    unique_min_rows: int = 10,
 ) -> tuple[SchemaInfo, tuple[str, ...], dict[str, list[Any]]]:
     """The schema to generate from (with inferred rules when `realistic`), their labels and
     the original's value pools; computed once per database content and settings."""
-    memo = (file_digest(db), realistic, tuple(sorted(infer_off)))
+    memo = (file_digest(db), realistic, tuple(sorted(infer_off)), unique_min_rows)
     with _LOCK:
         if memo in _SCHEMAS:
             return _SCHEMAS[memo]
     info = read_schema_info(db)
     labels: tuple[str, ...] = ()
     if realistic:
-        info, found = infer_constraints(db, info, off=infer_off)
+        info, found = infer_constraints(db, info, off=infer_off, min_rows=unique_min_rows)
         labels = tuple(i.label for i in found)
     values = read_column_values(db, info)
     with _LOCK:
@@ -65,7 +69,7 @@ def generation_schema(
 
 def build_pool(
     db: str | Path, folder: Path, *, literals: Sequence[Any], seed: int, count: int,
-    max_rows: int, realistic: bool, infer_off: Collection[str] = (),
+    max_rows: int, realistic: bool, infer_off: Collection[str] = (), unique_min_rows: int = 10,
     tables: Collection[str] | None = None, hidden: Callable[[str, str], bool] | None = None,
 ) -> Pool:  # fmt: skip
     """The pool in `folder`, drawn and written there unless a manifest already lists it.
@@ -73,7 +77,9 @@ def build_pool(
     get rows; the rest stay empty (a legal state, and much cheaper to draw). Columns for
     which `hidden(table, column)` holds (a policy's denied columns) get no values from the
     original, so candidates never run on a copy of data the policy keeps from them."""
-    info, labels, values = generation_schema(db, realistic=realistic, infer_off=infer_off)
+    info, labels, values = generation_schema(
+        db, realistic=realistic, infer_off=infer_off, unique_min_rows=unique_min_rows
+    )
     if hidden is not None:
         values = {k: [] if hidden(*k.split(".", 1)) else v for k, v in values.items()}
     manifest = folder / "pool.json"
@@ -96,8 +102,9 @@ def build_pool(
                             only=only)  # fmt: skip
     drawn += draw_databases(info, values, seed + 2, count - 2 * third, max_rows, literals,
                             realistic, 1, pool_size=3, only=only)  # fmt: skip
-    # twins of the filled databases: rows equal in every column but their keys
-    drawn += [t for t in (twins(info, rows) for rows in drawn[third : 2 * third]) if t]
+    filled = drawn[third : 2 * third]
+    drawn += aimed(info, values, seed + 3, third, max_rows, literals, realistic, only)
+    drawn += variants(info, filled, literals)
     for index, rows in enumerate(drawn):
         path = scratch / f"db{index}{SUFFIX[info.engine]}"
         try:
@@ -120,6 +127,37 @@ def build_pool(
     shutil.rmtree(scratch, ignore_errors=True)  # another builder finished the same pool first
     saved = read_json(manifest) or {"databases": []}
     return Pool(info, labels, tuple(str(folder / n) for n in saved["databases"]), seconds)
+
+
+def aimed(
+    info: SchemaInfo, values: Any, seed: int, count: int, max_rows: int,
+    literals: Sequence[Any], realistic: bool, only: Collection[str] | None,
+) -> list[Rows]:  # fmt: skip
+    """Databases whose columns take only the queries' constants and their neighbours where
+    any fit (3 values per other column): rows on every boundary at once, the named airline
+    beside a flight to the named airport, both sides of an INTERSECT."""
+    if not literals or count < 1:
+        return []
+    return draw_databases(info, values, seed, count, max_rows, literals, realistic, 1,
+                          pool_size=3, only=only, aim=True)  # fmt: skip
+
+
+def variants(info: SchemaInfo, filled: Sequence[Rows], literals: Sequence[Any]) -> list[Rows]:
+    """Twins of the filled databases (every row repeated with fresh keys, then with a
+    composite key's foreign key pointed at another parent), and for each count-like
+    constant n of the queries (2..250, at most 2) groups of exactly n and n + 1 rows."""
+    out: list[Rows] = []
+    for vary in (False, True):
+        for rows in filled:
+            twin = twins(info, rows, vary_foreign=vary)
+            if twin is not None and twin not in out:
+                out.append(twin)
+    counts = sorted({int(v) for v in literals if isinstance(v, int | float)
+                     and not isinstance(v, bool) and float(v).is_integer() and 2 <= v <= 250})  # fmt: skip
+    for n in counts[:2]:
+        for rows in filled[:2]:
+            out += [b for b in (bulk(info, rows, n - 1), bulk(info, rows, n)) if b is not None]
+    return out
 
 
 def with_parents(info: SchemaInfo, tables: Collection[str]) -> set[str]:

@@ -1,11 +1,16 @@
-"""Twin rows: each table's first row again, with fresh values only where keys must differ.
+"""Twin rows: rows again, with fresh values only where keys must differ.
 
 Random rows seldom repeat in every selected column, yet that is what tells `SELECT DISTINCT
-x` from `SELECT x`, `COUNT(DISTINCT x)` from `COUNT(x)`, or `HAVING count(*) >= 2` from `> 2`
-apart. A twin repeats a row and changes, per unique set (primary key, UNIQUE, inferred
-unique), one column that is not a foreign key to a fresh value; a table whose unique set is
-all foreign keys gets no twin. Children are not copied: the twin is a new parent no one
-references.
+x` from `SELECT x`, `COUNT(DISTINCT x)` from `COUNT(x)`, `SUM` from `AVG`, or `HAVING
+count(*) >= 2` from `> 2` apart. A twin repeats a row and changes, per unique set (primary
+key, UNIQUE, inferred unique) it would break, one column to a fresh value: a column that is
+not a foreign key, or with `vary_foreign` a foreign key of a composite key (pointed at
+another parent row: two flights with the same number from two airlines, two likes of one
+student). Children are not copied: a twin is a new parent no one references.
+
+- `twins`: every row of every table gets a twin (a row matching a filter gets one too).
+- `bulk`: each table's first row (and the parent rows it points at) and `copies` twins of
+  it, so a group holds exactly `copies + 1` rows (`HAVING count(*) > 10` vs `>= 10` needs a group of 10 or 11).
 
 >>> twins(info, {"staff": [(1, "Ann", 2)]})["staff"]             # doctest: +SKIP
 [(1, 'Ann', 2), (2, 'Ann 2', 2)]
@@ -15,34 +20,110 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlaif_sql.testsuite.generate import Rows
-from rlaif_sql.testsuite.schema_info import SchemaInfo, TableInfo
+from rlaif_sql.testsuite.generate import Rows, creation_order
+from rlaif_sql.testsuite.schema_info import ForeignKey, SchemaInfo, TableInfo
 
 
-def twins(info: SchemaInfo, rows: Rows) -> Rows | None:
-    """`rows` with a twin of each table's first row; None when no table can have one."""
+def twins(info: SchemaInfo, rows: Rows, *, vary_foreign: bool = False) -> Rows | None:
+    """`rows` with a twin of every row; None when no table can have one."""
     out = {name: list(table_rows) for name, table_rows in rows.items()}
     added = False
     for table in info.tables:
         mine = out.get(table.name) or []
-        twin = _twin(table, mine) if mine else None
-        if twin is not None:
-            mine.append(twin)
-            added = True
+        for row in list(mine):
+            twin = _twin(info, table, mine, row, out, vary_foreign)
+            if twin is not None:
+                mine.append(twin)
+                added = True
     return out if added else None
 
 
-def _twin(table: TableInfo, rows: list[tuple[Any, ...]]) -> tuple[Any, ...] | None:
+def bulk(info: SchemaInfo, rows: Rows, copies: int) -> Rows | None:
+    """Each table's first row, the parent rows it points at, and `copies` twins of the first
+    row; None when no table can have one."""
+    first = _first_rows(info, rows)
+    added = False
+    for table in info.tables:
+        mine = first.get(table.name) or []
+        for _ in range(copies if mine else 0):
+            twin = _twin(info, table, mine, mine[0], first, False)
+            if twin is None:
+                break
+            mine.append(twin)
+            added = True
+    return first if added else None
+
+
+def _first_rows(info: SchemaInfo, rows: Rows) -> Rows:
+    """Each table's first row and the parent rows those point at (children first)."""
+    by_lower = {name.lower(): name for name in rows}
+    keep: dict[str, set[int]] = {name: set() for name in rows}
+    for table in reversed(creation_order(info)):
+        mine = rows.get(table.name) or []
+        if not mine:
+            continue
+        keep[table.name].add(0)
+        names = [c.name.lower() for c in table.columns]
+        for fk in table.foreign_keys:
+            parent = by_lower.get(fk.ref_table.lower())
+            if parent is None or len(fk.columns) != 1 or parent == table.name:
+                continue
+            own = names.index(fk.columns[0].lower())
+            ref = [c.name.lower() for c in info.table(parent).columns].index(
+                fk.ref_columns[0].lower()
+            )
+            wanted = {mine[i][own] for i in keep[table.name]}
+            keep[parent] |= {i for i, r in enumerate(rows[parent]) if r[ref] in wanted}
+    return {name: [r for i, r in enumerate(rs) if i in keep[name]] for name, rs in rows.items()}
+
+
+def _twin(
+    info: SchemaInfo, table: TableInfo, mine: list[tuple[Any, ...]], row: tuple[Any, ...], rows: Rows,
+    vary_foreign: bool,
+) -> tuple[Any, ...] | None:  # fmt: skip
     names = [c.name.lower() for c in table.columns]
-    foreign = {c.lower() for fk in table.foreign_keys for c in fk.columns}
-    twin = list(rows[0])
+    foreign = {c.lower(): fk for fk in table.foreign_keys for c in fk.columns
+               if len(fk.columns) == 1}  # fmt: skip
+    twin = list(row)
     for unique in table.unique:
-        free = [c.lower() for c in unique if c.lower() not in foreign and c.lower() in names]
-        if not free:
+        index = [names.index(c.lower()) for c in unique if c.lower() in names]
+        if not index:
+            continue
+        taken = {tuple(r[i] for i in index) for r in mine}
+        if tuple(twin[i] for i in index) not in taken:
+            continue  # an earlier change already made this set unique
+        changed = False
+        if vary_foreign and len(index) > 1:
+            changed = _other_parent(info, twin, index, names, foreign, rows, taken)
+        free = [i for i in index if names[i] not in foreign]
+        if not changed and not free:
             return None
-        index = names.index(free[-1])
-        twin[index] = _fresh([r[index] for r in rows], twin[index])
+        if not changed:
+            twin[free[-1]] = _fresh([r[free[-1]] for r in mine], twin[free[-1]])
     return tuple(twin)
+
+
+def _other_parent(
+    info: SchemaInfo, twin: list[Any], index: list[int], names: list[str], foreign: dict[str, ForeignKey], rows: Rows,
+    taken: set[tuple[Any, ...]],
+) -> bool:  # fmt: skip
+    """Point one foreign key of a composite unique set at another parent row; False when
+    no parent row makes the set unique."""
+    by_lower = {name.lower(): name for name in rows}
+    for i in reversed(index):  # keep the leading column: two likes of one student
+        fk = foreign.get(names[i])
+        parent = by_lower.get(fk.ref_table.lower()) if fk is not None else None
+        if fk is None or parent is None or not rows[parent]:
+            continue
+        parent_columns = [c.name.lower() for c in info.table(fk.ref_table).columns]
+        ref = parent_columns.index(fk.ref_columns[0].lower())
+        for parent_row in rows[parent]:
+            trial = list(twin)
+            trial[i] = parent_row[ref]
+            if trial[i] is not None and tuple(trial[j] for j in index) not in taken:
+                twin[i] = trial[i]
+                return True
+    return False
 
 
 def _fresh(seen: list[Any], value: Any) -> Any:
@@ -57,3 +138,27 @@ def _fresh(seen: list[Any], value: Any) -> Any:
         n += 1
         fresh = f"{text} {n}"
     return fresh
+
+
+def cascade(info: SchemaInfo, rows: Rows) -> Rows:
+    """Drop child rows whose (declared or inferred) foreign key points at a missing parent."""
+    columns = {t.name.lower(): [c.name.lower() for c in t.columns] for t in info.tables}
+    by_lower = {name.lower(): name for name in rows}
+    changed = True
+    while changed:
+        changed = False
+        for table in info.tables:
+            mine = rows.get(table.name, [])
+            for fk in table.foreign_keys:
+                parent = by_lower.get(fk.ref_table.lower())
+                if parent is None:
+                    continue
+                pidx = [columns[fk.ref_table.lower()].index(c.lower()) for c in fk.ref_columns]
+                cidx = [columns[table.name.lower()].index(c.lower()) for c in fk.columns]
+                keys = {tuple(r[i] for i in pidx) for r in rows[parent]}
+                kept = [r for r in mine
+                        if any(r[i] is None for i in cidx) or tuple(r[i] for i in cidx) in keys]  # fmt: skip
+                if len(kept) < len(mine):
+                    rows = {**rows, table.name: kept}
+                    mine, changed = kept, True
+    return rows

@@ -18,6 +18,7 @@ from rlaif_sql.models import CheckOutcome, CheckStatus, Reason, SqlTask, Verdict
 from rlaif_sql.testsuite.compare_on import GoldQuery
 from rlaif_sql.testsuite.counterexample import CounterexampleConfig, search
 from rlaif_sql.verifiers.compare import CompareOptions, gold_orders
+from rlaif_sql.verifiers.sql_engine import engine_sql_for
 
 if TYPE_CHECKING:
     from rlaif_sql.kinds.base import RowCounts, VerdictBuilder
@@ -37,8 +38,6 @@ def gold_queries(
 ) -> list[GoldQuery]:
     """Each gold as the engine runs it, and whether its order counts; `as_written` keeps the
     DISTINCTs the spider profile strips."""
-    from rlaif_sql.verifiers.sql_engine import engine_sql_for
-
     engine_options = replace(options, profile="strict") if as_written else options
     out = []
     for gold in task.gold_sql:
@@ -51,6 +50,18 @@ def gold_queries(
     return out
 
 
+def as_written(
+    trace: VerdictBuilder, sql: str, task: SqlTask, ctx: VerifierContext, options: CompareOptions
+) -> str:
+    """What generated databases run for the candidate: under the spider profile its text with
+    DISTINCT kept (stripping it everywhere, as the official evaluator does, turns a right
+    COUNT(DISTINCT x) into a wrong count on generated data; the profile's "duplicates do not
+    matter in the output" is kept by comparing without duplicate rows); else `sql`."""
+    if options.profile != "spider":
+        return sql
+    return engine_sql_for(task, str(trace.evidence["sql"]), ctx, replace(options, profile="strict"))
+
+
 def check_counterexample(
     trace: VerdictBuilder, sql: str, task: SqlTask, ctx: VerifierContext, options: CompareOptions,
     config: CounterexampleConfig, passed: Verdict,
@@ -59,16 +70,7 @@ def check_counterexample(
     trace.checks = [c for c in trace.checks if c.status is not CheckStatus.SKIPPED]
     if not any(c.name == "test_suite" for c in trace.checks):
         trace.checks.append(CheckOutcome("test_suite", CheckStatus.SKIPPED))
-    # run as written: stripping DISTINCT everywhere (the spider profile, as the official
-    # evaluator does) turns a right COUNT(DISTINCT x) into a wrong count on generated data;
-    # the profile's "DISTINCT does not matter in the output" is kept by comparing without
-    # duplicate rows
-    from rlaif_sql.verifiers.sql_engine import engine_sql_for
-
-    if options.profile == "spider":
-        sql = engine_sql_for(
-            task, str(trace.evidence["sql"]), ctx, replace(options, profile="strict")
-        )
+    sql = as_written(trace, sql, task, ctx, options)
     golds = gold_queries(task, ctx, options, as_written=True)
     try:
         evidence = search(task, ctx, sql, golds, options, config)

@@ -186,10 +186,12 @@ def _check_suite(
 ) -> Verdict:  # fmt: skip
     """The candidate must also match the gold on every database of the task's test suite."""
     from rlaif_sql.testsuite.compare_on import differs
-    from rlaif_sql.testsuite.verdicts import gold_queries
+    from rlaif_sql.testsuite.verdicts import as_written, gold_queries
 
     suite = ctx.suite_for(task, config, options)
-    golds = gold_queries(task, ctx, options)
+    # DISTINCT kept, duplicate rows ignored under the spider profile (as_written says why)
+    golds = gold_queries(task, ctx, options, as_written=True)
+    sql = as_written(trace, sql, task, ctx, options)
     counts: RowCounts = {"row_count": passed.row_count, "gold_row_count": passed.gold_row_count}
     trace.checks = [c for c in trace.checks if c.status is not CheckStatus.SKIPPED]
     evidence: dict[str, Any] = {
@@ -207,7 +209,9 @@ def _check_suite(
                 Reason.ABSTAIN, f"test-suite database {db} could not be run", **counts
             )
         # no gold runs there, or ties decide: this database says nothing about the candidate
-        difference = differs(ctx, db, task.engine, golds, sql, options)
+        difference = differs(
+            ctx, db, task.engine, golds, sql, options, dedupe=options.profile == "spider"
+        )
         if difference is not None:
             evidence.update(failed_db=db, failed_seed=seed, failed_index=index)
             gold = difference.gold

@@ -34,7 +34,7 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_inferred_rules_are_listed(org):
-    info, found = infer_constraints(org, read_schema_info(org))
+    info, found = infer_constraints(org, read_schema_info(org), min_rows=5)
     labels = {i.label for i in found}
     assert {"not_null:staff.dept", "not_null:badge.staff_id", "unique:staff.name",
             "unique:dept.name"} <= labels  # fmt: skip
@@ -44,6 +44,27 @@ def test_inferred_rules_are_listed(org):
     assert "unique:badge.label" not in labels  # too few rows to tell
     assert info.table("staff").column("dept").not_null
     assert ("name",) in info.table("staff").unique
+
+
+def test_uniqueness_is_inferred_only_from_enough_rows(org, tmp_path):
+    """5 distinct names are chance under the default (10 rows); a NULL is no evidence."""
+    _, found = infer_constraints(org, read_schema_info(org))
+    assert not any(i.kind == "unique" for i in found)
+    big = tmp_path / "big.sqlite"
+    with sqlite3.connect(big) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, name TEXT, code TEXT)")
+        conn.executemany("INSERT INTO t VALUES (?, ?, ?)",
+                         [(i, f"n{i}", None if i == 3 else f"c{i}") for i in range(12)])  # fmt: skip
+        conn.execute("CREATE TABLE likes (student_id INT, liked_id INT, "
+                     "PRIMARY KEY (student_id, liked_id))")  # fmt: skip
+        conn.executemany("INSERT INTO likes VALUES (?, ?)", [(i, 1) for i in range(12)])
+    conn.close()
+    labels = {i.label for i in infer_constraints(big, read_schema_info(big))[1]}
+    assert "unique:t.name" in labels and "unique:t.id" in labels
+    assert "unique:t.code" not in labels  # distinct, but one row has no code
+    assert "unique:likes.student_id" not in labels  # part of a declared composite key
+    labels = {i.label for i in infer_constraints(big, read_schema_info(big), min_rows=13)[1]}
+    assert not any(label.startswith("unique:") for label in labels)
 
 
 def test_inferred_rules_switch_off_by_kind_or_label(org):
@@ -56,7 +77,7 @@ def test_inferred_rules_switch_off_by_kind_or_label(org):
 # generation itself runs hypothesis (a nested @given is refused): seeds are parameters here
 @pytest.mark.parametrize("seed", range(8))
 def test_generated_data_keeps_the_inferred_rules(org, seed):
-    info, _ = infer_constraints(org, read_schema_info(org))
+    info, _ = infer_constraints(org, read_schema_info(org), min_rows=5)
     values = read_column_values(org, info)
     for rows in draw_databases(info, values, seed, 3, 5, realistic=True, min_rows=1):
         dept_ids = {r[0] for r in rows["dept"]}
@@ -142,7 +163,7 @@ def test_suite_manifests_store_names_so_the_cache_can_move(org, tmp_path):
 def test_twins_repeat_a_row_with_fresh_keys(org):
     from rlaif_sql.testsuite.twins import twins
 
-    info, _ = infer_constraints(org, read_schema_info(org))
+    info, _ = infer_constraints(org, read_schema_info(org), min_rows=5)
     rows = {"dept": [(1, "Ops")], "staff": [(1, "Ann", 1, 10.0)], "badge": []}
     out = twins(info, rows)
     assert out is not None and out["badge"] == []
@@ -164,3 +185,40 @@ def test_a_misspelled_task_setting_names_the_nearest_option(setting: str) -> Non
         cls.from_value({"max_row": 3})
     assert cls.from_value({"max_rows": 3, "infer_off": ["unique"]}).infer_off == ("unique",)
     assert cls.from_value(False) is None and cls.from_value(True) == cls()
+
+
+def test_bulk_makes_groups_of_exactly_n_rows(org):
+    from rlaif_sql.testsuite.twins import bulk
+
+    info, _ = infer_constraints(org, read_schema_info(org), min_rows=5)
+    rows = {"dept": [(1, "Ops"), (2, "Sales")], "staff": [(1, "Ann", 2, 10.0)], "badge": []}
+    out = bulk(info, rows, 9)
+    assert out is not None and len(out["staff"]) == 10
+    assert {r[2] for r in out["staff"]} == {2}  # one group of 10, its parent kept
+    assert len({r[0] for r in out["staff"]}) == 10 and len({r[1] for r in out["staff"]}) == 10
+    assert cascade(info, out) == out
+
+
+def test_twins_point_a_composite_keys_foreign_key_at_another_parent(tmp_path):
+    from rlaif_sql.testsuite.twins import twins
+
+    db = tmp_path / "net.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE person (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("CREATE TABLE likes (student_id INT REFERENCES person(id), liked_id INT "
+                     "REFERENCES person(id), PRIMARY KEY (student_id, liked_id))")  # fmt: skip
+    conn.close()
+    info = read_schema_info(db)
+    rows = {"person": [(1, "A"), (2, "B")], "likes": [(1, 1)]}
+    assert twins(info, rows)["likes"] == [(1, 1)]  # every key column is a foreign key
+    out = twins(info, rows, vary_foreign=True)
+    assert out["likes"] == [(1, 1), (1, 2)]  # student 1 now likes two
+    assert cascade(info, out) == out
+
+
+def test_quoted_numbers_are_aimed_at_numeric_columns():
+    from rlaif_sql.testsuite.generate import literal_values
+    from rlaif_sql.testsuite.schema_info import ColumnInfo
+
+    population = ColumnInfo("Population", "INTEGER", False)
+    assert {79999, 80000, 80001} <= set(literal_values(population, ["80000", "Europe"]))

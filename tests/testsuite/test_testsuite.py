@@ -107,3 +107,24 @@ def test_suites_are_cached_and_budgets_hold(dbs, tmp_path):
         replace(task, gold_sql=("SELECT name FROM staff",)), VerifierContext(), config
     )
     assert other.task_id == "t" and other != first
+
+
+def test_under_the_spider_profile_suites_keep_distinct_inside_and_ignore_it_outside(dbs, tmp_path):
+    """The spider profile ignores duplicate output rows, not COUNT(DISTINCT x): suites run
+    queries as written and compare without duplicate rows (before, both queries lost their
+    DISTINCT and a lucky COUNT(dept) passed)."""
+    config = SuiteConfig(cache_dir=tmp_path / "cache", seed=0)
+    task = SqlTask("t", "?", str(dbs["sqlite"]), (GOLD,), dialect="sqlite",
+                   compare={"profile": "spider"})  # fmt: skip
+    listing = replace(task, task_id="l", gold_sql=("SELECT dept FROM staff WHERE salary > 9",))
+    with VerifierContext(VerifyConfig(test_suite=config)) as ctx:
+        lucky = verify(task, LUCKY, ctx=ctx)
+        assert lucky.reason is Reason.WRONG_RESULT, lucky.detail
+        assert verify(task, "SELECT COUNT(DISTINCT s.dept) FROM staff AS s", ctx=ctx).passed
+        # a top-level DISTINCT is no difference under this profile, on any suite database
+        assert verify(listing, "SELECT DISTINCT dept FROM staff WHERE salary > 9", ctx=ctx).passed
+        assert ctx.suite_for(listing, config, None).databases  # it was checked on some
+    strict = replace(listing, task_id="s", compare={"profile": "strict"})
+    with VerifierContext(VerifyConfig(test_suite=config)) as ctx:
+        verdict = verify(strict, "SELECT DISTINCT dept FROM staff WHERE salary > 9", ctx=ctx)
+    assert verdict.reason is Reason.WRONG_RESULT  # duplicates count under strict
