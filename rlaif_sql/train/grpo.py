@@ -30,9 +30,10 @@ def task_dataset(tasks: Sequence[Task]) -> Any:
 
 def train_grpo(tasks: Sequence[Task], config: TrainConfig, *, num_generations: int = 4,
                max_completion_length: int = 128, temperature: float = 0.9,
-               model: Any = None, tokenizer: Any = None) -> tuple[Path, Any]:  # fmt: skip
+               model: Any = None, tokenizer: Any = None, dense: bool = False) -> tuple[Path, Any]:  # fmt: skip
     """Train; returns the final checkpoint folder and the trainer (its log history holds the
-    rewards). `model`/`tokenizer` override config.model."""
+    rewards). `model`/`tokenizer` override config.model. `dense`: partial credit for row count
+    and columns too (`recipes.dense_rewards`)."""
     from trl import GRPOConfig, GRPOTrainer
 
     rewards = VerifierRewards(tasks, VerifyConfig(workers=2))
@@ -41,6 +42,11 @@ def train_grpo(tasks: Sequence[Task], config: TrainConfig, *, num_generations: i
         rewards.parse_format(),
         rewards.policy_compliance(),
     ]
+    weights = [DEFAULT_WEIGHTS[f.__name__] for f in funcs]
+    if dense:
+        from rlaif_sql.train.recipes import dense_rewards
+
+        funcs, weights = dense_rewards(rewards)
     try:
         if model is None:
             model, tokenizer = load_model(config.model)
@@ -48,7 +54,7 @@ def train_grpo(tasks: Sequence[Task], config: TrainConfig, *, num_generations: i
             **common_args(config), num_generations=num_generations,
             generation_batch_size=max(num_generations, config.batch_size),
             max_completion_length=max_completion_length, temperature=temperature,
-            reward_weights=[DEFAULT_WEIGHTS[f.__name__] for f in funcs], beta=0.0,
+            reward_weights=weights, beta=0.0,
         )  # fmt: skip
         trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=task_dataset(tasks),
                               processing_class=tokenizer, peft_config=peft_config(config))  # fmt: skip
