@@ -4,10 +4,11 @@ Every held-out prompt of a pack starts with the same system message and schema (
 ~530 tokens). `LocalBackend` runs all of them for every question; this backend runs them once
 (transformers' prompt reuse: a cache for the common prefix, copied and repeated per batch),
 then feeds each batch's question suffixes left-padded behind it (the pads masked out, positions
-counted over real tokens), and stops a row when its SQL block closes (`stop_after_sql`): the
-verifier reads only the first ```sql block, so the tokens after it were never scored. The
-prompt text is LocalBackend's, token for token; sampling (temperature > 0), several samples per
-request and choice log-probabilities go to LocalBackend unchanged.
+counted over real tokens), and stops a row when its SQL block closes (`stop_after_sql`; off
+when the prose after the SQL matters, e.g. to measure answer length). The prompt text is
+LocalBackend's, token for token. Sampling works as LocalBackend's (one seed per batch, each
+row's own temperature); several samples per request and choice log-probabilities go to
+LocalBackend unchanged.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ FENCE = "```"
 
 
 class PrefixCachedBackend(LocalBackend):
-    """LocalBackend with the common prompt prefix computed once, for greedy requests."""
+    """LocalBackend with the common prompt prefix computed once."""
 
     def __init__(self, model: str = EMBEDDED, batch_size: int = 16, device: str = "cpu",
                  threads: int | None = None, *, stop_after_sql: bool = True) -> None:  # fmt: skip
@@ -35,9 +36,11 @@ class PrefixCachedBackend(LocalBackend):
         self, batch: list[ChatRequest], counter: FinishedRows | None = None
     ) -> list[Answer]:
         first = batch[0]
-        if first.choices or first.n != 1 or any(r.temperature > 0 for r in batch):
+        if first.choices or first.n != 1:
             return super()._generate(batch, counter)
         import torch
+
+        from rlaif_sql.backends.local import RowTemperature
 
         model, tokenizer = self.load()
         texts = [
@@ -64,12 +67,16 @@ class PrefixCachedBackend(LocalBackend):
         )
         if self.stop_after_sql:
             stops.append(SqlBlockClosed(tokenizer, input_ids.shape[1]))
+        temperatures = [r.temperature for r in batch]
+        sampling = any(t > 0 for t in temperatures)
+        torch.manual_seed(first.seed)
         with torch.no_grad():
             output = model.generate(
                 input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
-                past_key_values=cache, max_new_tokens=first.max_tokens, do_sample=False,
-                temperature=None, top_p=None, top_k=None, pad_token_id=pad,
-                stopping_criteria=stops or None,
+                cache=cache, max_new_tokens=first.max_tokens, do_sample=sampling,
+                temperature=1.0 if sampling else None, top_p=first.top_p if sampling else None,
+                top_k=None, pad_token_id=pad, stopping_criteria=stops or None,
+                logits_processor=[RowTemperature(temperatures)] if sampling else None,
             )  # fmt: skip
         return [
             [self._completion(tokenizer, output[b, input_ids.shape[1] :], len(ids[b]))]
@@ -85,7 +92,7 @@ class PrefixCachedBackend(LocalBackend):
             with torch.no_grad():
                 out = model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True,
                             logits_to_keep=1)  # fmt: skip
-            self._prefixes[prefix] = out.past_key_values
+            self._prefixes[prefix] = out.cache
         return self._prefixes[prefix]
 
     def _completion(self, tokenizer: Any, new: Any, prompt_tokens: int) -> Completion:

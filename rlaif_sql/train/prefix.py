@@ -61,7 +61,7 @@ def completion_logps(model: Any, rows: Sequence[Encoded], *, trim: int = 0) -> t
     shared = max(1, shared_length(rows))
     prefix = torch.tensor([rows[0].ids[:shared]], device=device)
     head = model(input_ids=prefix, use_cache=True, logits_to_keep=1)
-    cache = head.past_key_values
+    cache = head.cache
     cache.batch_repeat_interleave(len(rows))
     suffixes = [r.ids[shared:] for r in rows]
     width = max(len(s) for s in suffixes)
@@ -73,7 +73,7 @@ def completion_logps(model: Any, rows: Sequence[Encoded], *, trim: int = 0) -> t
         mask[i, shared : shared + len(s)] = 1
     positions = torch.arange(shared, shared + width, device=device).expand(len(rows), -1)
     tail = model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                 past_key_values=cache, use_cache=True)  # fmt: skip
+                 cache=cache, use_cache=True)  # fmt: skip
     # logits predicting suffix token j: the prefix's last position for j = 0, else suffix j-1
     logits = torch.cat([head.logits[:, -1:].expand(len(rows), -1, -1), tail.logits[:, :-1]], 1)
     logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
