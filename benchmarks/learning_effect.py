@@ -153,7 +153,8 @@ def run_rounds(run: Run, sft: str, dpo_lr: float) -> Any:
                               max_tokens=run.plan.max_tokens)  # fmt: skip
     for r in range(1, run.plan.rounds + 1):
         started = time.perf_counter()
-        data = sample_round(run.questions(r), run.backend(model), sampling)
+        # whole answers (prose after the SQL too): the thumbs-up labeller judges all of it
+        data = sample_round(run.questions(r), run.backend(model, full=True), sampling)
         first = first or data
         pairs = verified_pairs(data)
         info = {**data.summary(), "pairs": len(pairs)}
