@@ -260,6 +260,7 @@ def write(run: Run, args: Any, ablation: dict[str, Any], seconds: float, name: s
         "median_chars_sft_vs_default": [sft and sft["median_response_chars"], default and default["median_response_chars"]],
         "ablation": ablation, "stages": run.stages, "wall_seconds": round(seconds, 1),
     }  # fmt: skip
+    result["targets"] = targets(result, sft, default)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     plot(run.stages, RESULTS / f"{name}.png")
@@ -270,6 +271,27 @@ def write(run: Run, args: Any, ablation: dict[str, Any], seconds: float, name: s
             default=str,
         )
     )
+
+
+def targets(result: dict[str, Any], sft: Any, default: Any) -> dict[str, Any]:
+    """The issue's targets, each with the measured value and whether it was met."""
+    out: dict[str, Any] = {}
+    if sft and default:
+        gain, p = result["gain_points_over_sft"], default["vs_sft"]["mcnemar_p"]
+        longer = (default["median_response_chars"] or 0) > (sft["median_response_chars"] or 0)
+        out["rl_plus_8_points_p_below_0.05_no_length_growth"] = {
+            "gain_points": gain, "mcnemar_p": p, "median_chars_grew": longer,
+            "met": gain >= 8 and p < 0.05 and not longer}  # fmt: skip
+    arms = result["ablation"]
+    if {"ablation_verifier", "ablation_thumbs_up", "sft_full"} <= set(arms):
+        a, b, ref = arms["ablation_verifier"], arms["ablation_thumbs_up"], arms["sft_full"]
+        out["verifier_beats_thumbs_up_which_grows_length"] = {
+            "verifier_accuracy": a["accuracy"], "thumbs_up_accuracy": b["accuracy"],
+            "thumbs_up_median_chars": b["median_chars"], "sft_median_chars": ref["median_chars"],
+            "met": (a["accuracy"] or 0) > (b["accuracy"] or 0) and (b["median_chars"] or 0) > (ref["median_chars"] or 0)}  # fmt: skip
+    out["within_60_minutes"] = {"minutes": round(result["wall_seconds"] / 60, 1),
+                                "met": result["wall_seconds"] <= 3600}  # fmt: skip
+    return out
 
 
 if __name__ == "__main__":
