@@ -49,12 +49,13 @@ class Plan:
     grpo_steps: int = 6  # of 4 generations for one question each
     held_out: int = 0  # 0: all
     max_tokens: int = 96
+    seed_golds: bool = False  # smoke run only: the golds join round 1's samples (see --quick)
 
 
 def plan_for(scale: int, quick: bool) -> Plan:
     if quick:
         return Plan(sft_tasks=8, sft_epochs=1, sft_max_steps=2, rounds=1, round_questions=4, samples=2,
-                    dpo_steps=2, grpo_steps=1, held_out=6, max_tokens=48)  # fmt: skip
+                    dpo_steps=2, grpo_steps=1, held_out=6, max_tokens=48, seed_golds=True)  # fmt: skip
     base = Plan()
     return replace(base, sft_tasks=min(240, base.sft_tasks * scale),
                    round_questions=base.round_questions * scale, samples=base.samples * min(scale, 4),
@@ -144,6 +145,7 @@ def run_sft(run: Run, lr: float) -> str:
 
 def run_rounds(run: Run, sft: str, dpo_lr: float) -> Any:
     """The default recipe; returns round 1's samples and verdicts for the other recipes."""
+    from rlaif_sql.models import Candidate
     from rlaif_sql.sample import SamplingConfig
     from rlaif_sql.train.fast import train_dpo_fast
     from rlaif_sql.train.recipes import sample_round, verified_pairs
@@ -154,7 +156,10 @@ def run_rounds(run: Run, sft: str, dpo_lr: float) -> Any:
     for r in range(1, run.plan.rounds + 1):
         started = time.perf_counter()
         # whole answers (prose after the SQL too): the thumbs-up labeller judges all of it
-        data = sample_round(run.questions(r), run.backend(model, full=True), sampling)
+        questions = run.questions(r)
+        golds = [Candidate(t.task_id, f"{t.task_id}:gold", f"```sql\n{t.gold_sql[0]}\n```")
+                 for t in questions] if run.plan.seed_golds else []  # fmt: skip
+        data = sample_round(questions, run.backend(model, full=True), sampling, extra=golds)
         first = first or data
         pairs = verified_pairs(data)
         info = {**data.summary(), "pairs": len(pairs)}
@@ -213,7 +218,12 @@ def run_ablation(run: Run, sft: str, data: Any, dpo_lr: float) -> dict[str, Any]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run: a few tasks and steps")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: a few tasks and steps; the golds join round 1's samples so "
+        "every recipe has data (it checks the wiring, not the learning)",
+    )
     parser.add_argument("--scale", type=int, default=1, help="1: 2 CPU cores; 8: one GPU")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--sft-lr", type=float, default=2e-4)

@@ -44,12 +44,14 @@ class RoundData:
 
 
 def sample_round(tasks: Sequence[Task], backend: Backend, config: SamplingConfig, *,
-                 workers: int = 2, progress: bool = False) -> RoundData:  # fmt: skip
-    """Sample `config.n` answers per question over the temperature ladder, verify them all."""
-    sampled = sample(tasks, backend, config, progress=progress)
+                 workers: int = 2, progress: bool = False,
+                 extra: Sequence[Candidate] = ()) -> RoundData:  # fmt: skip
+    """Sample `config.n` answers per question over the temperature ladder, verify them all
+    (and `extra` candidates with them: only the benchmark's smoke run adds any)."""
+    sampled = [*sample(tasks, backend, config, progress=progress).candidates, *extra]
     with VerifierContext(VerifyConfig(workers=workers)) as ctx:
-        verdicts = {v.candidate_id: v for v in verify_many(tasks, sampled.candidates, ctx=ctx)}
-    return RoundData({t.task_id: t for t in tasks}, tuple(sampled.candidates), verdicts)
+        verdicts = {v.candidate_id: v for v in verify_many(tasks, sampled, ctx=ctx)}
+    return RoundData({t.task_id: t for t in tasks}, tuple(sampled), verdicts)
 
 
 def verified_pairs(data: RoundData, *, max_pairs_per_task: int = 2) -> list[dict[str, Any]]:
