@@ -90,8 +90,8 @@ def dpo_cost(tasks: list, steps: int, work: Any, device: str, model: str) -> tup
     from rlaif_sql.train.dpo import train_dpo
     from rlaif_sql.train.fast import train_dpo_fast
 
-    def fenced(task: Any) -> str:
-        return f"```sql\n{task.gold_sql[0]}\n```"
+    def fenced(task: Any) -> list[dict[str, str]]:  # conversational, as rlaif-sql export writes
+        return [{"role": "assistant", "content": f"```sql\n{task.gold_sql[0]}\n```"}]
 
     pairs = [{"prompt": [dict(m) for m in messages_for(t)], "chosen": fenced(t),
               "rejected": fenced(tasks[(i + 7) % len(tasks)])} for i, t in enumerate(tasks[: 2 * steps])]  # fmt: skip
@@ -156,26 +156,28 @@ def main() -> None:
     held_out = [replace(t, db=db) for t in load_tasks(PACK / "heldout_tasks.jsonl")]
     held_out = held_out[:: max(1, len(held_out) // args.questions)][: args.questions]
     started = time.perf_counter()
-    sft_before, sft_after, ckpt = sft_cost(train, args.steps, work, args.device)
-    dpo_before, dpo_after = dpo_cost(train, args.steps, work, args.device, ckpt)
+    result: dict[str, Any] = {"benchmark": "train_cost", "machine": describe_machine(),
+                              "settings": vars(args), "torch_threads": torch.get_num_threads()}  # fmt: skip
+
+    def save(key: str, value: Any) -> None:  # after each part: a killed run keeps what it measured
+        result[key] = value
+        result["load_average_now"] = os.getloadavg()
+        result["wall_seconds"] = round(time.perf_counter() - started, 1)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "train_cost.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+
+    before, after, ckpt = sft_cost(train, args.steps, work, args.device)
+    save("sft_step_4_examples", {"before_trl": before, "after_shared_prefix": after,
+                                 "speedup_cpu": ratio(before["median_cpu_s"], after["median_cpu_s"]),
+                                 "speedup_wall": ratio(before["median_wall_s"], after["median_wall_s"])})  # fmt: skip
+    before, after = dpo_cost(train, args.steps, work, args.device, ckpt)
+    save("dpo_step_2_pairs", {"before_trl": before, "after_shared_prefix": after,
+                              "speedup_cpu": ratio(before["median_cpu_s"], after["median_cpu_s"]),
+                              "speedup_cpu_with_reference_amortised": ratio(before["median_cpu_s"], after["amortised_cpu_s_per_step"]),
+                              "speedup_wall": ratio(before["median_wall_s"], after["median_wall_s"])})  # fmt: skip
     evals = eval_cost(held_out, ckpt, args.device)
-    result = {
-        "benchmark": "train_cost", "machine": describe_machine(), "settings": vars(args),
-        "torch_threads": torch.get_num_threads(),
-        "load_average_at_end": os.getloadavg(),
-        "sft_step_4_examples": {"before_trl": sft_before, "after_shared_prefix": sft_after,
-                                "speedup_cpu": ratio(sft_before["median_cpu_s"], sft_after["median_cpu_s"]),
-                                "speedup_wall": ratio(sft_before["median_wall_s"], sft_after["median_wall_s"])},
-        "dpo_step_2_pairs": {"before_trl": dpo_before, "after_shared_prefix": dpo_after,
-                             "speedup_cpu": ratio(dpo_before["median_cpu_s"], dpo_after["median_cpu_s"]),
-                             "speedup_cpu_with_reference_amortised": ratio(dpo_before["median_cpu_s"], dpo_after["amortised_cpu_s_per_step"]),
-                             "speedup_wall": ratio(dpo_before["median_wall_s"], dpo_after["median_wall_s"])},
-        "held_out_question": {**evals, "speedup_cpu": ratio(evals["before"]["cpu_s"], evals["after"]["cpu_s"]),
-                              "speedup_wall": ratio(evals["before"]["wall_s"], evals["after"]["wall_s"])},
-        "wall_seconds": round(time.perf_counter() - started, 1),
-    }  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "train_cost.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    save("held_out_question", {**evals, "speedup_cpu": ratio(evals["before"]["cpu_s"], evals["after"]["cpu_s"]),
+                               "speedup_wall": ratio(evals["before"]["wall_s"], evals["after"]["wall_s"])})  # fmt: skip
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2, default=str))
 
 
