@@ -1,207 +1,307 @@
-"""Does training with the pipeline make the embedded model write more correct SQL?
+"""Does learning from the model's own verified samples beat SFT on the golds alone?
 
-    python -m benchmarks.learning_effect [--quick] [--rounds 1]
+    python -m benchmarks.learning_effect [--scale 1] [--device auto] [--quick] [--replot]
 
-Method (why: a 135M model starts at ~0% on this warehouse, so there is nothing for DPO or
-GRPO to contrast until it can sometimes answer; a warm start on verified answers gives it
-that, and the verifier-first round then sharpens it against its own failures):
-1. evaluate the embedded SmolLM2-135M-Instruct on the held-out split (greedy, one sample);
-2. SFT warm start on verified answers to the first --train-tasks questions of the train split
-   (generated questions whose golds pass `rlaif-sql validate`), loss on the answer only;
-3. each round: sample 2 completions per question from the current model on the next
-   --round-tasks train questions (ones the SFT never saw; no gold is shown, only verdicts),
-   verify them, pair verified vs failed (hard negatives), DPO with the length-normalised loss;
-4. evaluate after each stage on the same held-out split.
-Held-out = two question templates training never sees + the odd-numbered hand-written tasks.
-Writes benchmarks/results/learning_effect.json and learning_effect.png.
+Stages (every one evaluated greedily on the same held-out split, McNemar vs its parent):
+1. base: the embedded SmolLM2-135M-Instruct;
+2. sft: warm start on the golds of the first --sft-tasks train questions (loss on the answer);
+3. default recipe, --rounds rounds from the SFT checkpoint: sample the current model on new
+   train questions (--samples per question over a temperature ladder, no gold shown), verify,
+   pair verified vs failed (hard negatives), DPO with the length-normalised loss;
+4. the other recipes, each from the SFT checkpoint on round 1's samples and questions:
+   rft (fine-tuning on the model's own verified answers, the baseline RL must beat) and
+   grpo_dense (GRPO with partial-credit verifier rewards on round 1's questions);
+5. the ablation, same SFT checkpoint, same number of pairs and steps: verifier-first pairs
+   with `sigmoid_norm` vs thumbs-up pairs (chosen by a simulated length- and
+   confidence-biased labeller, `recipes.thumbs_up_score`) with the plain `sigmoid` loss;
+   evaluated with full answers (prose after the SQL kept) to measure length.
+--scale multiplies the questions per round, samples per question, steps and the SFT set
+(scale 1: sized for 2 CPU cores; a GPU: --device cuda --scale 8). Writes
+benchmarks/results/learning_effect[_quick].json and .png. Training and evaluation use the
+shared-prefix paths (`train.fast`, `train.fastgen`); benchmarks/train_cost.py measures them.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
-import math
 import shutil
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from benchmarks.learning_effect_report import compare_stages, plot
 from benchmarks.machine import REPO_ROOT, RESULTS, describe_machine
-from rlaif_sql.backends.local import LocalBackend
-from rlaif_sql.evaluate import EvalConfig, evaluate
-from rlaif_sql.export import export_dataset, preference_rows
-from rlaif_sql.models import load_tasks
-from rlaif_sql.pairs import PairsConfig, build_pairs
-from rlaif_sql.sample import SamplingConfig, sample
-from rlaif_sql.train.common import TrainConfig
-from rlaif_sql.train.dpo import train_dpo
-from rlaif_sql.train.sft import gold_answers, sft_dataset, train_sft
-from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
-from rlaif_sql.verify import verify_many
 
 PACK = REPO_ROOT / "examples" / "revenue"
 
 
-def held_out_eval(model: str, tasks: list, max_tokens: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Plan:
+    sft_tasks: int = 128
+    sft_epochs: int = 2
+    sft_max_steps: int = -1  # -1: all epochs
+    rounds: int = 2
+    round_questions: int = 48
+    samples: int = 4
+    dpo_steps: int = 24  # of 2 pairs each
+    grpo_steps: int = 6  # of 4 generations for one question each
+    held_out: int = 0  # 0: all
+    max_tokens: int = 96
+    seed_golds: bool = False  # smoke run only: the golds join round 1's samples (see --quick)
+
+
+def plan_for(scale: int, quick: bool) -> Plan:
+    if quick:
+        return Plan(sft_tasks=8, sft_epochs=1, sft_max_steps=2, rounds=1, round_questions=4, samples=2,
+                    dpo_steps=2, grpo_steps=1, held_out=6, max_tokens=48, seed_golds=True)  # fmt: skip
+    base = Plan()
+    return replace(base, sft_tasks=min(240, base.sft_tasks * scale),
+                   round_questions=base.round_questions * scale, samples=base.samples * min(scale, 4),
+                   dpo_steps=base.dpo_steps * scale, grpo_steps=base.grpo_steps * scale)  # fmt: skip
+
+
+def temperatures(samples: int) -> tuple[float, ...]:
+    """The ladder: from 0.3 to 1.2 in `samples` steps (one sample at 0.7)."""
+    if samples == 1:
+        return (0.7,)
+    return tuple(round(0.3 + 0.9 * i / (samples - 1), 2) for i in range(samples))
+
+
+class Run:
+    """One benchmark run: the held-out split, the device, the stages recorded so far."""
+
+    def __init__(self, plan: Plan, device: str, work: Path) -> None:
+        from rlaif_sql.models import load_tasks
+        from rlaif_sql.train.common import resolve_device
+
+        self.plan, self.device, self.work = plan, resolve_device(device), work
+        db = str(PACK / "data" / "warehouse.duckdb")
+        self.train = [replace(t, db=db) for t in load_tasks(PACK / "train_tasks.jsonl")]
+        held = [replace(t, db=db) for t in load_tasks(PACK / "heldout_tasks.jsonl")]
+        self.held_out = (
+            held[:: max(1, len(held) // plan.held_out)][: plan.held_out] if plan.held_out else held
+        )
+        self.stages: list[dict[str, Any]] = []
+
+    def backend(self, model: str, *, full: bool = False) -> Any:
+        from rlaif_sql.train.fastgen import PrefixCachedBackend
+
+        return PrefixCachedBackend(
+            model, batch_size=16, device=self.device, stop_after_sql=not full
+        )
+
+    def record(
+        self, stage: str, model: str, seconds: float, *, full: bool = False, **extra: Any
+    ) -> None:
+        from rlaif_sql.evaluate import EvalConfig, evaluate
+
+        started = time.perf_counter()
+        report = evaluate(self.held_out, self.backend(model, full=full),
+                          EvalConfig(n=1, max_tokens=self.plan.max_tokens))  # fmt: skip
+        passed = report["passed_task_ids"]
+        kinds = {"compositions": lambda t: t.startswith("heldout-") and "outside" not in t,
+                 "outside_grammar": lambda t: t.startswith("heldout-outside"),
+                 "hand_written": lambda t: t.startswith("rev-")}  # fmt: skip
+        self.stages.append({
+            "stage": stage, "model": model, "train_seconds": round(seconds, 1), **extra,
+            **{k: v for k, v in report.items() if k != "per_check_pass_rate"},
+            "passed_by_kind": {k: sum(map(f, passed)) for k, f in kinds.items()},
+            "full_responses": full, "eval_seconds": round(time.perf_counter() - started, 1),
+        })  # fmt: skip
+        print(f"{stage}: accuracy {report['execution_accuracy']:.3f}, median chars "
+              f"{report['median_response_chars']}", flush=True)  # fmt: skip
+
+    def config(
+        self, name: str, model: str, lr: float, batch: int, steps: int, epochs: int = 1
+    ) -> Any:
+        from rlaif_sql.train.common import TrainConfig
+
+        return TrainConfig(model=model, out=self.work / name, learning_rate=lr, batch_size=batch,
+                           max_steps=steps, epochs=epochs, device=self.device, save_steps=10**6)  # fmt: skip
+
+    def questions(self, round_no: int) -> list:
+        """Round r's train questions: the ones after the SFT set, wrapping around the split."""
+        n, start = (
+            self.plan.round_questions,
+            self.plan.sft_tasks + (round_no - 1) * self.plan.round_questions,
+        )
+        return [self.train[(start + i) % len(self.train)] for i in range(min(n, len(self.train)))]
+
+
+def run_sft(run: Run, lr: float) -> str:
+    from rlaif_sql.train.fast import train_sft_fast
+    from rlaif_sql.train.sft import gold_answers, sft_dataset
+
+    tasks = run.train[: run.plan.sft_tasks]
+    rows = list(sft_dataset(tasks, gold_answers(tasks)))
     started = time.perf_counter()
-    report = evaluate(
-        tasks, LocalBackend(model, batch_size=16), EvalConfig(n=1, max_tokens=max_tokens)
-    )
-    passed = report["passed_task_ids"]
-    return {
-        **report,
-        "passed_held_out_templates": sum(t.startswith("heldout-") for t in passed),
-        "passed_hand_written": sum(not t.startswith("heldout-") for t in passed),
-        "seconds": round(time.perf_counter() - started, 1),
-    }
+    config = run.config("sft", "embedded", lr, 4, run.plan.sft_max_steps, run.plan.sft_epochs)
+    model = str(train_sft_fast(rows, config))
+    run.record("sft", model, time.perf_counter() - started, parent="base")
+    return model
 
 
-def paired_change(before: list[str], after: list[str]) -> dict[str, Any]:
-    """Held-out tasks gained and lost from one stage to the next, with McNemar's exact two-sided
-    p-value: on 61 tasks a few flips either way are noise, and this says how many is too many."""
-    gained, lost = len(set(after) - set(before)), len(set(before) - set(after))
-    n = gained + lost
-    tail = sum(math.comb(n, i) for i in range(min(gained, lost) + 1)) / 2**n if n else 0.5
-    return {"gained": gained, "lost": lost, "mcnemar_p": round(min(1.0, 2 * tail), 6)}
+def run_rounds(run: Run, sft: str, dpo_lr: float) -> Any:
+    """The default recipe; returns round 1's samples and verdicts for the other recipes."""
+    from rlaif_sql.models import Candidate
+    from rlaif_sql.sample import SamplingConfig
+    from rlaif_sql.train.fast import train_dpo_fast
+    from rlaif_sql.train.recipes import sample_round, verified_pairs
+
+    model, first = sft, None
+    sampling = SamplingConfig(n=run.plan.samples, temperatures=temperatures(run.plan.samples),
+                              max_tokens=run.plan.max_tokens)  # fmt: skip
+    for r in range(1, run.plan.rounds + 1):
+        started = time.perf_counter()
+        # whole answers (prose after the SQL too): the thumbs-up labeller judges all of it
+        questions = run.questions(r)
+        golds = [Candidate(t.task_id, f"{t.task_id}:gold", f"```sql\n{t.gold_sql[0]}\n```")
+                 for t in questions] if run.plan.seed_golds else []  # fmt: skip
+        data = sample_round(questions, run.backend(model, full=True), sampling, extra=golds)
+        first = first or data
+        pairs = verified_pairs(data)
+        info = {**data.summary(), "pairs": len(pairs)}
+        print(f"round {r}: {info}", flush=True)
+        if not pairs:
+            run.stages.append(
+                {"stage": f"round{r}_dpo", "skipped": "no verified-vs-failed pairs", **info}
+            )
+            break
+        config = run.config(f"dpo{r}", model, dpo_lr, 2, run.plan.dpo_steps)
+        model = str(train_dpo_fast(pairs, config, loss_type="sigmoid_norm"))
+        run.record(f"round{r}_dpo", model, time.perf_counter() - started, round_data=info,
+                   parent="sft" if r == 1 else f"round{r - 1}_dpo")  # fmt: skip
+    return first
 
 
-def compare_stages(stages: list[dict[str, Any]]) -> None:
-    evaluated = [s for s in stages if "passed_task_ids" in s]
-    for before, after in itertools.pairwise(evaluated):
-        after["vs_previous"] = paired_change(before["passed_task_ids"], after["passed_task_ids"])
+def run_baselines(run: Run, sft: str, data: Any, lrs: dict[str, float]) -> None:
+    from rlaif_sql.train.fast import train_sft_fast
+    from rlaif_sql.train.grpo import train_grpo
+    from rlaif_sql.train.recipes import rft_rows
+
+    rows = rft_rows(data)
+    if rows:
+        started = time.perf_counter()
+        config = run.config("rft", sft, lrs["sft"] / 4, 2, run.plan.dpo_steps)
+        run.record("rft", str(train_sft_fast(rows, config)), time.perf_counter() - started,
+                   parent="sft", rows=len(rows))  # fmt: skip
+    started = time.perf_counter()
+    config = replace(run.config("grpo", sft, lrs["dpo"], 4, run.plan.grpo_steps), model=sft)
+    final, _ = train_grpo(list(data.tasks.values()), config, num_generations=4, dense=True,
+                          max_completion_length=run.plan.max_tokens)  # fmt: skip
+    run.record("grpo_dense", str(final), time.perf_counter() - started, parent="sft")
+
+
+def run_ablation(run: Run, sft: str, data: Any, dpo_lr: float) -> dict[str, Any]:
+    from rlaif_sql.train.fast import train_dpo_fast
+    from rlaif_sql.train.recipes import thumbs_up_pairs, verified_pairs
+
+    verifier = verified_pairs(data, max_pairs_per_task=1)
+    thumbs = thumbs_up_pairs(data, limit=len(verifier))
+    n = min(len(verifier), len(thumbs))
+    if n == 0:
+        return {"skipped": "no pairs for one of the two arms"}
+    run.record("sft_full", sft, 0.0, full=True, parent="sft")
+    for name, pairs, loss in (("ablation_verifier", verifier[:n], "sigmoid_norm"),
+                              ("ablation_thumbs_up", thumbs[:n], "sigmoid")):  # fmt: skip
+        started = time.perf_counter()
+        config = run.config(name, sft, dpo_lr, 2, run.plan.dpo_steps)
+        model = str(train_dpo_fast(pairs, config, loss_type=loss))
+        run.record(name, model, time.perf_counter() - started, full=True, parent="sft_full",
+                   pairs=n, loss=loss)  # fmt: skip
+    arms = {s["stage"]: s for s in run.stages if s["stage"].startswith(("ablation", "sft_full"))}
+    return {k: {"accuracy": s["execution_accuracy"], "median_chars": s["median_response_chars"]}
+            for k, s in arms.items()}  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few tasks and steps: a smoke run")
-    parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--train-tasks", type=int, default=128, help="questions for the SFT")
-    parser.add_argument("--round-tasks", type=int, default=32, help="new questions per round")
-    parser.add_argument("--sft-epochs", type=float, default=1.0)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: a few tasks and steps; the golds join round 1's samples so "
+        "every recipe has data (it checks the wiring, not the learning)",
+    )
+    parser.add_argument("--scale", type=int, default=1, help="1: 2 CPU cores; 8: one GPU")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--sft-lr", type=float, default=2e-4)
     parser.add_argument("--dpo-lr", type=float, default=1e-5)
-    parser.add_argument("--samples", type=int, default=2, help="per train task, each round")
-    parser.add_argument("--dpo-steps", type=int, default=4, help="of 2 pairs each")
-    parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--skip", default="", help="comma list of: baselines, ablation")
     parser.add_argument("--replot", action="store_true", help="redraw the plot from the JSON")
     args = parser.parse_args()
-    if args.replot:
-        saved = json.loads((RESULTS / "learning_effect.json").read_text())
-        plot(saved["stages"], RESULTS / "learning_effect.png")
-        return
-    started = time.perf_counter()
-    work = REPO_ROOT / "runs" / "learning_effect"
-    shutil.rmtree(work, ignore_errors=True)
-    all_train = load_tasks(PACK / "train_tasks.jsonl")
-    held_out = load_tasks(PACK / "heldout_tasks.jsonl")
-    if args.quick:
-        args.train_tasks, args.round_tasks, held_out = 8, 4, held_out[:6]
-    train_tasks = all_train[: args.train_tasks]
-    stages: list[dict[str, Any]] = []
-
-    def record(stage: str, model: str, seconds: float) -> None:
-        result = held_out_eval(model, held_out, args.max_tokens)
-        stages.append({"stage": stage, "train_seconds": round(seconds, 1), **result})
-        print(f"{stage}: execution accuracy {result['execution_accuracy']:.3f}, median chars "
-              f"{result['median_response_chars']}", flush=True)  # fmt: skip
-
-    record("base", "embedded", 0.0)
-    t0 = time.perf_counter()
-    sft_config = TrainConfig(out=work / "sft", learning_rate=args.sft_lr, epochs=args.sft_epochs,
-                             batch_size=4, save_steps=10_000, max_steps=4 if args.quick else -1)  # fmt: skip
-    model = str(train_sft(sft_dataset(train_tasks, gold_answers(train_tasks)), sft_config))
-    record("sft", model, time.perf_counter() - t0)
-
-    for round_no in range(1, args.rounds + 1):
-        t0 = time.perf_counter()
-        first = args.train_tasks + (round_no - 1) * args.round_tasks
-        round_tasks = all_train[first : first + args.round_tasks]
-        backend = LocalBackend(model, batch_size=16)
-        sampled = sample(round_tasks, backend, SamplingConfig(n=args.samples, temperatures=(0.5, 0.9),
-                                                              max_tokens=args.max_tokens), progress=True)  # fmt: skip
-        with VerifierContext(VerifyConfig(workers=2)) as ctx:
-            verdicts = {
-                v.candidate_id: v for v in verify_many(round_tasks, sampled.candidates, ctx=ctx)
-            }
-        tasks = {t.task_id: t for t in round_tasks}
-        pairs = build_pairs(tasks, sampled.candidates, verdicts, [], [],
-                            PairsConfig(strategies=("verified_vs_failed",), max_pairs_per_task=2,
-                                        max_length_ratio=4.0)).pairs  # fmt: skip
-        cands = {c.candidate_id: c for c in sampled.candidates}
-        stage = {"round": round_no, "samples": len(cands), "verified": sum(v.passed for v in verdicts.values()),
-                 "pairs": len(pairs)}  # fmt: skip
-        print(f"round {round_no}: {stage}", flush=True)
-        if not pairs:
-            stages.append(
-                {"stage": f"round{round_no}", "skipped": "no verified-vs-failed pairs", **stage}
-            )
-            break
-        export_dataset(preference_rows(pairs, tasks, cands), work / f"pairs{round_no}", ("disk",))
-        dpo_config = replace(sft_config, model=model, out=work / f"dpo{round_no}", learning_rate=args.dpo_lr,
-                             batch_size=2, epochs=1.0, max_steps=4 if args.quick else args.dpo_steps)  # fmt: skip
-        model = str(
-            train_dpo(work / f"pairs{round_no}", dpo_config, beta=0.1, loss_type="sigmoid_norm")
-        )
-        record(f"round{round_no}_dpo", model, time.perf_counter() - t0)
-        stages[-1].update({f"train_{k}": v for k, v in stage.items()})
-
-    compare_stages(stages)
-    base, last = stages[0], [s for s in stages if "execution_accuracy" in s][-1]
-    result = {
-        "benchmark": "learning_effect",
-        "machine": describe_machine(),
-        "model": "SmolLM2-135M-Instruct (embedded, CPU)",
-        "method": "SFT warm start on verified answers (generated train questions, loss on the "
-        "answer only), then verifier-first rounds on new train questions: sample -> verify -> "
-        "verified-vs-failed pairs -> DPO (sigmoid_norm)",
-        "settings": {k: v for k, v in vars(args).items() if k != "replot"},
-        "train_tasks": len(train_tasks),
-        "held_out_tasks": len(held_out),
-        "quick": args.quick,
-        "stages": [{k: v for k, v in s.items() if k != "per_check_pass_rate"} for s in stages],
-        "execution_accuracy_before": base["execution_accuracy"],
-        "execution_accuracy_after": last["execution_accuracy"],
-        "gain_points": round(
-            100 * ((last["execution_accuracy"] or 0) - (base["execution_accuracy"] or 0)), 1
-        ),
-        "median_chars_before": base["median_response_chars"],
-        "median_chars_after": last["median_response_chars"],
-        "wall_seconds": round(time.perf_counter() - started, 1),
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
     name = "learning_effect_quick" if args.quick else "learning_effect"
+    if args.replot:
+        plot(json.loads((RESULTS / f"{name}.json").read_text())["stages"], RESULTS / f"{name}.png")
+        return
+    from rlaif_sql.errors import ConfigError
+
+    try:
+        run = Run(plan_for(args.scale, args.quick), args.device, REPO_ROOT / "runs" / name)
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    started = time.perf_counter()
+    shutil.rmtree(run.work, ignore_errors=True)
+    run.record("base", "embedded", 0.0)
+    sft = run_sft(run, args.sft_lr)
+    data = run_rounds(run, sft, args.dpo_lr)
+    ablation: dict[str, Any] = {}
+    if data is not None and "baselines" not in args.skip:
+        run_baselines(run, sft, data, {"sft": args.sft_lr, "dpo": args.dpo_lr})
+    if data is not None and "ablation" not in args.skip:
+        ablation = run_ablation(run, sft, data, args.dpo_lr)
+    compare_stages(run.stages)
+    write(run, args, ablation, time.perf_counter() - started, name)
+
+
+def write(run: Run, args: Any, ablation: dict[str, Any], seconds: float, name: str) -> None:
+    evaluated = {s["stage"]: s for s in run.stages if "execution_accuracy" in s}
+    rounds = [s for k, s in evaluated.items() if k.startswith("round")]
+    sft, default = evaluated.get("sft"), rounds[-1] if rounds else None
+    result = {
+        "benchmark": "learning_effect", "machine": describe_machine(), "device": run.device,
+        "model": "SmolLM2-135M-Instruct (embedded)", "quick": args.quick, "scale": args.scale,
+        "plan": vars(run.plan), "settings": {k: v for k, v in vars(args).items() if k != "replot"},
+        "held_out_tasks": len(run.held_out), "default_recipe": "verifier-first DPO rounds (sigmoid_norm)",
+        "default_vs_sft": default.get("vs_sft") if default else None,
+        "gain_points_over_sft": round(100 * (default["execution_accuracy"] - sft["execution_accuracy"]), 1)
+        if default and sft else None,
+        "median_chars_sft_vs_default": [sft and sft["median_response_chars"], default and default["median_response_chars"]],
+        "ablation": ablation, "stages": run.stages, "wall_seconds": round(seconds, 1),
+    }  # fmt: skip
+    result["targets"] = targets(result, sft, default)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    plot(stages, RESULTS / f"{name}.png")
-    print(json.dumps({k: v for k, v in result.items() if k not in ("stages", "machine")}, indent=2))
+    plot(run.stages, RESULTS / f"{name}.png")
+    print(
+        json.dumps(
+            {k: v for k, v in result.items() if k not in ("stages", "machine")},
+            indent=2,
+            default=str,
+        )
+    )
 
 
-def plot(stages: list[dict[str, Any]], path: Path) -> None:
-    """Held-out answers that ran under the policy (reached comparison) and that matched."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shown = [s for s in stages if "execution_accuracy" in s]
-    names = [s["stage"] for s in shown]
-    ran = [100 * (s["reasons"].get("ok", 0) + s["reasons"].get("wrong_result", 0)) / max(1, sum(s["reasons"].values()))
-           for s in shown]  # fmt: skip
-    matched = [100 * (s["execution_accuracy"] or 0) for s in shown]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    x = range(len(names))
-    left.bar([i - 0.2 for i in x], ran, width=0.4, color="#8da0cb", label="ran under the policy")
-    left.bar([i + 0.2 for i in x], matched, width=0.4, color="#4c72b0", label="matched the gold")
-    left.set_xticks(list(x), names)
-    left.set_ylim(0, 100)
-    left.set_ylabel("held-out answers (%)")
-    left.legend(fontsize=8)
-    right.bar(names, [s["median_response_chars"] or 0 for s in shown], color="#dd8452")
-    right.set_ylabel("median response length (chars)")
-    fig.suptitle("SmolLM2-135M on the revenue held-out split")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+def targets(result: dict[str, Any], sft: Any, default: Any) -> dict[str, Any]:
+    """The issue's targets, each with the measured value and whether it was met."""
+    out: dict[str, Any] = {}
+    if sft and default:
+        gain, p = result["gain_points_over_sft"], default["vs_sft"]["mcnemar_p"]
+        longer = (default["median_response_chars"] or 0) > (sft["median_response_chars"] or 0)
+        out["rl_plus_8_points_p_below_0.05_no_length_growth"] = {
+            "gain_points": gain, "mcnemar_p": p, "median_chars_grew": longer,
+            "met": gain >= 8 and p < 0.05 and not longer}  # fmt: skip
+    arms = result["ablation"]
+    if {"ablation_verifier", "ablation_thumbs_up", "sft_full"} <= set(arms):
+        a, b, ref = arms["ablation_verifier"], arms["ablation_thumbs_up"], arms["sft_full"]
+        out["verifier_beats_thumbs_up_which_grows_length"] = {
+            "verifier_accuracy": a["accuracy"], "thumbs_up_accuracy": b["accuracy"],
+            "thumbs_up_median_chars": b["median_chars"], "sft_median_chars": ref["median_chars"],
+            "met": (a["accuracy"] or 0) > (b["accuracy"] or 0) and (b["median_chars"] or 0) > (ref["median_chars"] or 0)}  # fmt: skip
+    out["within_60_minutes"] = {"minutes": round(result["wall_seconds"] / 60, 1),
+                                "met": result["wall_seconds"] <= 3600}  # fmt: skip
+    return out
 
 
 if __name__ == "__main__":

@@ -39,6 +39,12 @@ def _with_train_options(func: Callable[..., None], lr: float) -> Callable[..., N
             click.option("--batch-size", default=4, show_default=True),
             click.option("--lora/--no-lora", default=False, show_default=True),
             click.option(
+                "--device",
+                default="auto",
+                show_default=True,
+                help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N.",
+            ),
+            click.option(
                 "--resume", is_flag=True, help="Continue from the last checkpoint in --out."
             ),
         ]
@@ -48,13 +54,13 @@ def _with_train_options(func: Callable[..., None], lr: float) -> Callable[..., N
 
 
 def _train_config(model: str, out: Path, lr: float, epochs: float, max_steps: int, batch_size: int,
-                  lora: bool, resume: bool) -> Any:  # fmt: skip
+                  lora: bool, resume: bool, device: str = "auto") -> Any:  # fmt: skip
     from rlaif_sql.backends.local import check_model
     from rlaif_sql.train.common import TrainConfig
 
     model = check_model(model)
     return TrainConfig(model=model, out=out, learning_rate=lr, epochs=epochs, max_steps=max_steps,
-                       batch_size=batch_size, lora=lora, resume=resume)  # fmt: skip
+                       batch_size=batch_size, lora=lora, resume=resume, device=device)  # fmt: skip
 
 
 @train.command("dpo")

@@ -53,16 +53,43 @@ def test_no_held_out_answer_is_a_training_target(generator, revenue_db: Path) ->
             }
 
         assert results(train).isdisjoint(results(held_out))
-    # held-out templates are combinations training never asks for, grouped or not
+    # held-out templates are combinations training never asks for, grouped or not: no train
+    # gold reads the same view with the same aggregate and the same filter columns, nor
+    # groups by one of those columns instead of filtering on it
+    compositions = [t for t in held_out if not t["task_id"].startswith(("rev-", "heldout-outside"))]
+    held = {shape(t["gold_sql"]) for t in compositions}
     for task in train:
-        gold = task["gold_sql"]
-        assert not (
-            "v_revenue_customers" in gold and "region_name =" in gold and "segment =" in gold
-        )
-        assert not ("v_revenue_customers" in gold and "segment" in gold and "region_name" in gold
-                    and " AND " not in gold)  # fmt: skip
-        assert not ("avg(net_amount)" in gold and "region_name" in gold and " AND " not in gold)
-    assert sum(t["template"] == "hand-written" for t in held_out) == 36
+        view, aggregate, filters, groups = shape(task["gold_sql"])
+        assert (view, aggregate, filters, ()) not in held, task
+        assert (view, aggregate, tuple(sorted({*filters, *groups})), ()) not in held, task
+    assert sum(t["template"] == "hand-written" for t in held_out) == 72
+
+
+def shape(sql: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
+    """(view, aggregate function and its column, filtered columns, grouping columns) of a gold,
+    from its AST."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    view = tree.find(exp.Table).name
+    agg = tree.find(exp.AggFunc)
+    where = tree.args.get("where")
+    filters = sorted({c.name for c in where.find_all(exp.Column)}) if where else []
+    groups = sorted({c.name for e in tree.selects for c in e.find_all(exp.Column)
+                     if not e.find(exp.AggFunc)})  # fmt: skip
+    measure = ",".join(sorted(c.name for c in agg.find_all(exp.Column))) if agg else ""
+    return view, f"{type(agg).__name__}({measure})" if agg else "", tuple(filters), tuple(groups)
+
+
+def test_the_held_out_split_is_large_and_as_hard_as_before() -> None:
+    """At least 150 questions; the share of compositions of train pieces (the easier part: the
+    SFT model passed 60 % of them vs 11 % of the rest on the first split) stays near the first
+    split's 25 / 61 = 41 %."""
+    held_out = rows("heldout_tasks.jsonl")
+    compositions = [t for t in held_out if not t["task_id"].startswith(("rev-", "heldout-outside"))]
+    assert len(held_out) >= 150
+    assert 0.35 <= len(compositions) / len(held_out) <= 0.42
 
 
 def test_every_gold_of_both_splits_is_valid(revenue_db: Path) -> None:

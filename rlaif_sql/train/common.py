@@ -25,12 +25,38 @@ class TrainConfig:
     seed: int = 0
     resume: bool = False
     """Continue from the last checkpoint in `out` (a killed run loses at most save_steps)."""
+    device: str = "auto"
+    """`auto` (CUDA when torch sees a GPU, else CPU), `cpu`, `cuda` or `cuda:N`."""
 
     def __post_init__(self) -> None:
         if self.learning_rate <= 0 or self.batch_size < 1 or self.grad_accum < 1:
             raise ConfigError("learning_rate must be > 0, batch_size and grad_accum >= 1")
+        check_device(self.device)
         if self.resume and not last_checkpoint(self.out):
             raise ConfigError(f"--resume: no checkpoint-* folder in {self.out}")
+
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def check_device(device: str) -> str:
+    """`device` when it is auto, cpu, cuda or cuda:N, else a ConfigError naming the choices."""
+    base, _, index = device.partition(":")
+    if base not in DEVICES or (index and (base != "cuda" or not index.isdigit())):
+        raise ConfigError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
+    return device
+
+
+def resolve_device(device: str) -> str:
+    """auto -> cuda when torch sees a GPU, else cpu; cuda without a GPU is a ConfigError."""
+    import torch
+
+    check_device(device)
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: torch sees no CUDA GPU here; use auto or cpu")
+    return device
 
 
 def model_path(model: str) -> str:
@@ -53,7 +79,7 @@ def load_model(model: str) -> tuple[Any, Any]:
 
 
 def common_args(config: TrainConfig) -> dict[str, Any]:
-    """TrainingArguments shared by DPO and GRPO, tuned for a few CPU cores."""
+    """TrainingArguments shared by DPO and GRPO, tuned for a few CPU cores (or one GPU)."""
     return {
         "output_dir": str(config.out),
         "learning_rate": config.learning_rate,
@@ -61,7 +87,7 @@ def common_args(config: TrainConfig) -> dict[str, Any]:
         "max_steps": config.max_steps,
         "per_device_train_batch_size": config.batch_size,
         "gradient_accumulation_steps": config.grad_accum,
-        "use_cpu": True,
+        "use_cpu": resolve_device(config.device) == "cpu",
         "bf16": False,
         "report_to": [],
         "logging_steps": 1,

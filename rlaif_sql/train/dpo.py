@@ -27,7 +27,7 @@ def load_pairs(path: Path) -> Any:
 
 
 def train_dpo(pairs: Path, config: TrainConfig, *, beta: float = 0.1, loss_type: str = "sigmoid",
-              max_length: int = 1024) -> Path:  # fmt: skip
+              max_length: int = 1024, callbacks: list[Any] | None = None) -> Path:  # fmt: skip
     from trl import DPOConfig, DPOTrainer
 
     dataset = load_pairs(pairs)
@@ -41,5 +41,5 @@ def train_dpo(pairs: Path, config: TrainConfig, *, beta: float = 0.1, loss_type:
     args = DPOConfig(**common_args(config), beta=beta, loss_type=[loss_type], max_length=max_length)
     reference = None if lora else copy.deepcopy(model)
     trainer = DPOTrainer(model=model, ref_model=reference, args=args, train_dataset=dataset,
-                         processing_class=tokenizer, peft_config=lora)  # fmt: skip
+                         processing_class=tokenizer, peft_config=lora, callbacks=callbacks)  # fmt: skip
     return finish(trainer, config, tokenizer)

@@ -30,11 +30,12 @@ def task_dataset(tasks: Sequence[Task]) -> Any:
 
 def train_grpo(tasks: Sequence[Task], config: TrainConfig, *, num_generations: int = 4,
                max_completion_length: int = 128, temperature: float = 0.9,
-               model: Any = None, tokenizer: Any = None,
-               verify: VerifyConfig | None = None) -> tuple[Path, Any]:  # fmt: skip
+               model: Any = None, tokenizer: Any = None, verify: VerifyConfig | None = None,
+               dense: bool = False) -> tuple[Path, Any]:  # fmt: skip
     """Train; returns the final checkpoint folder and the trainer (its log history holds the
     rewards). `model`/`tokenizer` override config.model; `verify`: the rewards' verification
-    settings (default: `verify_settings()`, as the CLI's and a config's defaults)."""
+    settings (default: `verify_settings()`, as the CLI's and a config's defaults). `dense`:
+    partial credit for row count and columns too (`recipes.dense_rewards`)."""
     from trl import GRPOConfig, GRPOTrainer
 
     rewards = VerifierRewards(tasks, verify)
@@ -43,6 +44,11 @@ def train_grpo(tasks: Sequence[Task], config: TrainConfig, *, num_generations: i
         rewards.parse_format(),
         rewards.policy_compliance(),
     ]
+    weights = [DEFAULT_WEIGHTS[f.__name__] for f in funcs]
+    if dense:
+        from rlaif_sql.train.recipes import dense_rewards
+
+        funcs, weights = dense_rewards(rewards)
     try:
         if model is None:
             model, tokenizer = load_model(config.model)
@@ -50,7 +56,7 @@ def train_grpo(tasks: Sequence[Task], config: TrainConfig, *, num_generations: i
             **common_args(config), num_generations=num_generations,
             generation_batch_size=max(num_generations, config.batch_size),
             max_completion_length=max_completion_length, temperature=temperature,
-            reward_weights=[DEFAULT_WEIGHTS[f.__name__] for f in funcs], beta=0.0,
+            reward_weights=weights, beta=0.0,
         )  # fmt: skip
         trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=task_dataset(tasks),
                               processing_class=tokenizer, peft_config=peft_config(config))  # fmt: skip

@@ -38,13 +38,14 @@ def gold_answers(tasks: Sequence[Task]) -> dict[str, list[str]]:
     return {task_id: [gold] for task_id, gold in golds.items() if gold is not None}
 
 
-def sft_trainer(dataset: Any, config: TrainConfig, *, max_length: int = 1536) -> Any:
+def sft_trainer(dataset: Any, config: TrainConfig, *, max_length: int = 1536,
+                callbacks: list[Any] | None = None) -> Any:  # fmt: skip
     from trl import SFTConfig, SFTTrainer
 
     model, tokenizer = load_model(config.model)
     args = SFTConfig(**common_args(config), max_length=max_length, completion_only_loss=True)
     return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                      peft_config=peft_config(config))  # fmt: skip
+                      peft_config=peft_config(config), callbacks=callbacks)  # fmt: skip
 
 
 def train_sft(dataset: Any, config: TrainConfig, *, max_length: int = 1536) -> Path:
