@@ -25,7 +25,7 @@ from benchmarks.machine import REALDATA, REPO_ROOT, RESULTS, describe_machine
 from benchmarks.spider_agreement import load_labels
 from rlaif_sql.models import Candidate, SqlTask
 from rlaif_sql.sandboxes.results import SandboxLimits
-from rlaif_sql.testsuite.distil import SuiteConfig
+from rlaif_sql.testsuite.distil import SuiteConfig, suite_for
 from rlaif_sql.verifiers.compare import CompareOptions
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
 from rlaif_sql.verify import verify_many
@@ -72,7 +72,7 @@ def main() -> None:
         from tqdm import tqdm
 
         for task in tqdm(tasks, desc="suites"):
-            suites[task.task_id] = ctx.suite_for(task, config, CompareOptions(profile="spider"))
+            suites[task.task_id] = suite_for(task, ctx, config, CompareOptions(profile="spider"))
         suite_seconds = time.perf_counter() - started
         verdicts = list(verify_many(tasks, candidates, ctx=ctx, progress=True))
     accepted = [v for v in verdicts if labels[v.candidate_id] == 1 and not v.abstained]

@@ -42,6 +42,7 @@ REVENUE = REPO_ROOT / "examples" / "revenue"
 def _verify_seconds(tasks: list[Any], candidates: list[Any]) -> tuple[float, float]:
     from rlaif_sql.sandboxes.results import SandboxLimits
     from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
+    from rlaif_sql.verifiers.sql_services import sql_services
     from rlaif_sql.verify import verify_many
 
     config = VerifyConfig(sandbox=SandboxLimits(timeout_s=10), workers=1)
@@ -49,7 +50,7 @@ def _verify_seconds(tasks: list[Any], candidates: list[Any]) -> tuple[float, flo
         list(verify_many(tasks, candidates, ctx=warm))
     cpu_before = _cpu_seconds()
     with VerifierContext(config) as ctx:
-        ctx.sql_sandbox.execute(tasks[0].db, "SELECT 1")
+        sql_services(ctx).sql_sandbox.execute(tasks[0].db, "SELECT 1")
         started = time.perf_counter()
         list(verify_many(tasks, candidates, ctx=ctx))
         wall = time.perf_counter() - started

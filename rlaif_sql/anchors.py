@@ -114,8 +114,9 @@ def measure(
     dev = [a for a in usable if not a.holdout]
     holdout = [a for a in usable if a.holdout]
     domains = sorted({a.domain for a in usable})
+    rubrics = sorted({judge.rubric_for(tasks[a.task_id]).ref for a in usable})
     report = AnchorReport(
-        judge.rubric.ref, judge.tiers[0].name, kappa(dev), kappa(holdout), len(dev),
+        ", ".join(rubrics) or (judge.config.rubric or ""), judge.tiers[0].name, kappa(dev), kappa(holdout), len(dev),
         len(holdout), {d: kappa([a for a in usable if a.domain == d]) for d in domains}, threshold,
     )  # fmt: skip
     return report, judgments

@@ -93,8 +93,17 @@ class Judge:
         if not self.tiers:
             raise ConfigError("the judge needs at least one backend")
         self.config = config or JudgeConfig()
-        self.rubric: Rubric = load_rubric(self.config.rubric)
+        self._rubrics: dict[str, Rubric] = {}
+        if self.config.rubric is not None:  # a wrong name fails here, before any call
+            self._rubrics[self.config.rubric] = load_rubric(self.config.rubric)
         self.calls = 0
+
+    def rubric_for(self, task: Task) -> Rubric:
+        """The config's rubric, or the task kind's `default_rubric` when it names none."""
+        ref = self.config.rubric or kind_of(task).default_rubric
+        if ref not in self._rubrics:
+            self._rubrics[ref] = load_rubric(ref)
+        return self._rubrics[ref]
 
     def compare(self, task: Task, a: Candidate, b: Candidate) -> Judgment:
         return self.compare_many([(task, a, b)])[0]
@@ -152,7 +161,7 @@ class Judge:
         calls = []
         for order, (first, second) in (("ab", (a, b)), ("ba", (b, a))):
             messages = render_judge_prompt(
-                self.rubric, question, first.completion, second.completion
+                self.rubric_for(task), question, first.completion, second.completion
             )
             for vote in range(self.config.votes):
                 temperature = 0.0 if vote == 0 else self.config.vote_temperature
@@ -227,7 +236,7 @@ class Judge:
             outcome: JudgeOutcome, winner: str | None, confidence: float | None, detail: str
         ) -> Judgment:
             return Judgment(task.task_id, a.candidate_id, b.candidate_id, winner, outcome,
-                            confidence, self.rubric.ref, model, tuple(c.record() for c in calls),
+                            confidence, self.rubric_for(task).ref, model, tuple(c.record() for c in calls),
                             tier, detail)  # fmt: skip
 
         failed = [c for c in calls if c.outcome in FAILED]

@@ -35,9 +35,10 @@ FAILED = frozenset(
 
 @dataclass(frozen=True)
 class JudgeConfig:
-    rubric: str = "sql-explanation@1"
+    rubric: str | None = None
     """A registered rubric (name@version: rlaif_sql/rubrics or a plugin's) or a rubric TOML
-    file (in a config: relative to the config's folder)."""
+    file (in a config: relative to the config's folder); unset (None): each task kind's
+    `default_rubric` (`sql-explanation@1` for SQL, `code-quality@1` for code)."""
     margin: float = 0.6
     """Least length-adjusted probability of the winner for a pair to count."""
     votes: int = 1

@@ -26,6 +26,7 @@ from rlaif_sql.distributed.judging import judge_backend
 from rlaif_sql.errors import ConfigError, NothingVerifiedError
 from rlaif_sql.export import export_dataset, preference_rows
 from rlaif_sql.judge import Judge
+from rlaif_sql.kinds.registry import kind_of
 from rlaif_sql.models import Candidate, Reason, Task, load_candidates, load_tasks
 from rlaif_sql.pairs import build_pairs, normalised, similarity, stable_fraction
 from rlaif_sql.progress import ProgressFactory, factory
@@ -313,8 +314,11 @@ class Pipeline:
 
     @property
     def judge_rubric(self) -> str:
-        """The judge's rubric as name@version (the config may name it by its file)."""
-        return load_rubric(self.config.judge.rubric).ref
+        """The judge's rubric as name@version (the config may name it by its file); without
+        one, the task kinds' default rubrics (comma-separated when the kinds differ)."""
+        named = self.config.judge.rubric
+        refs = {named} if named else {kind_of(t).default_rubric for t in self.tasks.values()}
+        return ", ".join(sorted({load_rubric(ref).ref for ref in refs}))
 
     @property
     def judge_model(self) -> Judge:

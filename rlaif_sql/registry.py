@@ -38,12 +38,14 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """`what` names the items in messages ("comparison profile"); `group` is the entry-point
     group third parties register in (None: built-ins only); `error` is the exception an
-    unknown name raises (ConfigError; TaskError where a task file names it)."""
+    unknown name raises (ConfigError; TaskError where a task file names it), `hint` what that
+    message adds at its end."""
 
     def __init__(
-        self, what: str, group: str | None = None, *, error: type[RlaifSqlError] = ConfigError
-    ) -> None:
-        self.what, self.group, self.error = what, group, error
+        self, what: str, group: str | None = None, *, error: type[RlaifSqlError] = ConfigError,
+        hint: str = "",
+    ) -> None:  # fmt: skip
+        self.what, self.group, self.error, self.hint = what, group, error, hint
         self._items: dict[str, T | str] = {}
         self._plugins_loaded = group is None
         self._lock = threading.Lock()
@@ -60,13 +62,18 @@ class Registry(Generic[T]):
         if name not in self._items:
             close = difflib.get_close_matches(name, list(self._items), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
+            more = f"; {self.hint}" if self.hint else ""
             raise self.error(
-                f"unknown {self.what} {name!r}{hint} (known: {', '.join(self.names())})"
+                f"unknown {self.what} {name!r}{hint} (known: {', '.join(self.names())}){more}"
             )
         item = self._items[name]
         if isinstance(item, str) and ":" in item:
             module, _, attribute = item.partition(":")
-            item = self._items[name] = getattr(importlib.import_module(module), attribute)
+            try:
+                item = self._items[name] = getattr(importlib.import_module(module), attribute)
+            except (ImportError, AttributeError) as exc:
+                raise ConfigError(f"{self.what} {name!r} ({item}) could not be loaded: {exc}; "
+                                  "reinstall the package that provides it") from exc  # fmt: skip
         return item  # type: ignore[return-value]
 
     def names(self) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 
 from rlaif_sql.backends.openai_compat import OpenAIBackend
 from rlaif_sql.judge import Judge, JudgeConfig, JudgeOutcome, length_preference
-from rlaif_sql.models import Candidate, SqlTask
+from rlaif_sql.models import Candidate, CodeTask, SqlTask
 from tests.openai_stub import Reply, openai_stub
 
 TASK = SqlTask("t1", "How many orders were cancelled?", "unused.duckdb", ("SELECT 1",))
@@ -162,3 +162,25 @@ def test_without_require_json_the_letter_logprobs_decide_and_prose_alone_is_malf
         require_json=False,
     )
     assert j.outcome is JudgeOutcome.MALFORMED  # no JSON and no log-probabilities either
+
+
+def test_without_a_named_rubric_each_task_kind_is_judged_by_its_default() -> None:
+    code_task = CodeTask(
+        "c1", "Add two numbers.", "add", "def test_add():\n    assert add(1, 2) == 3\n"
+    )
+    a = Candidate("c1", "a", "```python\ndef add(x, y):\n    return x + y\n```")
+    b = Candidate("c1", "b", "```python\ndef add(x, y):\n    return sum([x, y])\n```")
+
+    def says_a(body):
+        return Reply(content="A" if body.get("max_tokens") == 1 else verdict("A"), logprobs=None)
+
+    with openai_stub(says_a) as stub:
+        backend = OpenAIBackend("stub-judge", base_url=stub["base_url"], timeout_s=0.5, retries=0)
+        judged = Judge(backend, JudgeConfig()).compare_many(
+            [(code_task, a, b), (TASK, SHORT, LONG)]
+        )
+        named = Judge(backend, JudgeConfig(rubric="sql-explanation@1"))
+    assert [j.rubric for j in judged] == ["code-quality@1", "sql-explanation@1"]
+    code_prompts = [r["messages"][0]["content"] for r in stub["requests"] if "def add" in str(r)]
+    assert code_prompts and all("robustness" in p for p in code_prompts)  # code-quality's criteria
+    assert named.rubric_for(code_task).ref == "sql-explanation@1"  # a named rubric wins

@@ -86,3 +86,10 @@ def test_a_rubric_file_is_found_relative_to_a_base(tmp_path: Path) -> None:
     )
     assert load_rubric("mine.toml", base=tmp_path).ref == "mine@3"
     assert text.ref == "sql-explanation@1"
+
+
+def test_a_reference_that_cannot_load_is_one_config_error() -> None:
+    registry: Registry[object] = Registry("thing")
+    registry.register("gone", "no_such_module_here:THING")
+    with pytest.raises(ConfigError, match=r"thing 'gone' \(no_such_module_here:THING\) could not"):
+        registry.get("gone")

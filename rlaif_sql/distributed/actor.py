@@ -20,6 +20,7 @@ from rlaif_sql.distributed.engine import ISOLATED_LABEL
 from rlaif_sql.distributed.shipping import FileRef, NodeFiles, Unreachable
 from rlaif_sql.models import Candidate, Reason, Task, Verdict
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
+from rlaif_sql.verifiers.sql_services import sql_services
 from rlaif_sql.verify_local import verify_threads
 
 BatchTasks = Mapping[str, tuple[Task, Mapping[str, FileRef]]]
@@ -47,8 +48,8 @@ class VerifierActor:
 
     def stats(self) -> dict[str, Any]:
         return {**self.ready(), "verified": self.verified, "busy_s": round(self.busy_s, 3), "fetched": self.files.fetched,
-                "from_cache": self.files.from_cache, "executions": self.ctx.executions,
-                "cache_hits": self.ctx.cache_hits}  # fmt: skip
+                "from_cache": self.files.from_cache, "executions": sql_services(self.ctx).executions,
+                "cache_hits": sql_services(self.ctx).cache_hits}  # fmt: skip
 
     def verify_batch(self, tasks: BatchTasks, candidates: Sequence[Candidate]) -> list[Verdict]:
         """One verdict per candidate, in order."""

@@ -32,7 +32,8 @@ from rlaif_sql.distributed.runtime import NAMESPACE, connect
 from rlaif_sql.distributed.shipping import Shipper
 from rlaif_sql.errors import EngineError
 from rlaif_sql.extras import require
-from rlaif_sql.models import Candidate, CheckOutcome, CheckStatus, CodeTask, Reason, Task, Verdict
+from rlaif_sql.kinds.registry import kind_of
+from rlaif_sql.models import Candidate, CheckOutcome, CheckStatus, Reason, Task, Verdict
 from rlaif_sql.verifiers.context import VerifyConfig
 
 log = logging.getLogger(__name__)
@@ -288,10 +289,10 @@ class RayVerifierPool:
 
 
 def killed_verdict(task: Task | None, candidate: Candidate, deaths: int, where: str) -> Verdict:
-    """The local engine's verdict for a candidate that kills what runs it: the SQL sandbox
-    reports a killed worker as resource_limit, the code sandbox as crash."""
-    code = isinstance(task, CodeTask)
-    reason, check = (Reason.CRASH, "sandbox") if code else (Reason.RESOURCE_LIMIT, "execute")
+    """The local engine's verdict for a candidate that kills what runs it, as its kind
+    reports a killed worker (SQL: resource_limit, code: crash; unknown task: resource_limit)."""
+    unknown = (Reason.RESOURCE_LIMIT, "execute")  # a task the actor never got
+    reason, check = kind_of(task).killed if task is not None else unknown
     detail = (f"the verifier actor died {deaths} times while this candidate was in flight "
               f"(last on {where}); not retried again")  # fmt: skip
     return Verdict(

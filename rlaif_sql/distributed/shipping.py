@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rlaif_sql.models import SqlTask, Task
-from rlaif_sql.policy import BUILTIN_POLICIES
+from rlaif_sql.kinds.registry import kind_of
+from rlaif_sql.models import Task
 
 CHUNK = 1 << 20
 
@@ -52,13 +52,9 @@ def sha256_file(path: Path) -> str:
 
 
 def task_files(task: Task) -> dict[str, str]:
-    """The task's fields that name a file: a SQL task's database and its policy file."""
-    if not isinstance(task, SqlTask):
-        return {}  # code tasks carry their tests inline
-    files = {"db": task.db}
-    if task.policy and task.policy not in BUILTIN_POLICIES:
-        files["policy"] = task.policy
-    return files
+    """The task's fields that name a file (its kind's `files`: a SQL task's database and
+    policy file; nothing for code tasks, which carry their tests inline)."""
+    return kind_of(task).files(task)
 
 
 class _Hashes:

@@ -151,6 +151,8 @@ class TaskKind(Protocol):
     evidence_type: type[Evidence]
     default_rubric: str
     """The judge rubric (name@version in rlaif_sql/rubrics, or a TOML path) for this kind."""
+    killed: tuple[Reason, str]
+    """The (reason, check) of a candidate that kills what verifies it (a Ray actor)."""
 
     def parse(self, raw: Mapping[str, Any], *, base_dir: Path | None) -> Task:
         """The task of one JSON object; relative paths in it resolve against `base_dir`."""
@@ -188,6 +190,11 @@ class TaskKind(Protocol):
         """What is wrong with the task's gold; empty when it is usable."""
         ...
 
+    def files(self, task: Task) -> dict[str, str]:
+        """The task's fields that name a file its checks read ({field: path}); the Ray
+        engine ships these to the nodes and points the fields at the copies."""
+        ...
+
 
 def build_task(cls: type[T], raw: Mapping[str, Any]) -> T:
     """A task dataclass from one JSON object: its fields by name, every other key in `meta`."""
@@ -221,6 +228,10 @@ class KindDefaults:
     """What most kinds do the same way; a kind may inherit it and override what differs."""
 
     default_rubric: ClassVar[str] = "code-quality@1"
+    killed: ClassVar[tuple[Reason, str]] = (Reason.CRASH, "sandbox")
+
+    def files(self, task: Task) -> dict[str, str]:
+        return {}  # everything the checks need is in the task itself
 
     def normalise(self, task: Task, candidate: Candidate, verdict: Verdict | None) -> str:
         answer = self.extract(task, candidate.completion)  # type: ignore[attr-defined]

@@ -11,15 +11,13 @@ a class made with no arguments); its name is the value of a task's ``kind`` fiel
 
 from __future__ import annotations
 
-import difflib
-import importlib
 import logging
 import threading
 from collections.abc import Mapping
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from rlaif_sql.errors import ConfigError, TaskError
+from rlaif_sql.registry import Registry
 
 if TYPE_CHECKING:
     from rlaif_sql.kinds.base import TaskKind
@@ -32,51 +30,44 @@ BUILTINS = {"sql": "rlaif_sql.kinds.sql:KIND", "code": "rlaif_sql.kinds.code:KIN
 
 
 class KindRegistry:
-    """One registry, shared by the library and the CLI; it rejects a name used twice."""
+    """The task kinds: a `rlaif_sql.registry.Registry` (built-ins as "module:attr", entry
+    points, one-line errors) that also makes a kind given as a class, checks that a kind's
+    name is the one it is registered under, and finds a kind by its verifier's version."""
 
     def __init__(self, builtins: Mapping[str, str]) -> None:
-        self._specs: dict[str, str] = dict(builtins)
-        self._kinds: dict[str, TaskKind] = {}
-        self._plugins_loaded = False
+        self._registry: Registry[Any] = Registry(
+            "task kind", ENTRY_POINT_GROUP, error=TaskError,
+            hint=f"a plugin's kind needs its package installed (entry-point group "
+                 f"{ENTRY_POINT_GROUP})",
+        )  # fmt: skip
+        for name, spec in builtins.items():
+            self._registry.register(name, spec)
+        self._made: dict[str, TaskKind] = {}
         self._lock = threading.RLock()
 
     def register(self, kind: TaskKind) -> None:
         with self._lock:
-            if kind.name in self._kinds or kind.name in self._specs:
-                raise ConfigError(
-                    f"a task kind named {kind.name!r} is already registered; pick another name"
-                )
-            self._kinds[kind.name] = kind
+            self._registry.register(kind.name, kind)
 
     def get(self, name: str) -> TaskKind:
         with self._lock:
-            if name in self._kinds:
-                return self._kinds[name]
-            if name in self._specs:
-                self._kinds[name] = _load(self._specs[name], name)
-                del self._specs[name]
-                return self._kinds[name]
-            self._load_plugins()
-            if name not in self._kinds and name not in self._specs:
-                raise TaskError(self._unknown(name))
-            return self.get(name)
+            if name not in self._made:
+                found = self._registry.get(name)
+                kind: TaskKind = found() if isinstance(found, type) else found
+                if kind.name != name:
+                    raise ConfigError(f"task kind {name!r} names itself {kind.name!r}; make "
+                                      f"the two the same")  # fmt: skip
+                self._made[name] = kind
+            return self._made[name]
 
     def names(self) -> list[str]:
-        with self._lock:
-            self._load_plugins()
-            return sorted({*self._kinds, *self._specs})
+        return sorted(self._registry.names())
 
     def by_version(self, version: str) -> TaskKind | None:
-        """The kind whose verifier stamped `version` (e.g. ``sql@1``) on a verdict: kinds
-        already loaded first, then the built-ins, then plugins (one that fails to load is
-        skipped here, with a warning: a stored verdict must not need every plugin)."""
-        with self._lock:
-            self._load_plugins()
-            loaded, pending = list(self._kinds.values()), list(self._specs)
-        for kind in loaded:
-            if kind.version == version:
-                return kind
-        for name in sorted(pending, key=lambda n: n not in BUILTINS):
+        """The kind whose verifier stamped `version` (e.g. ``sql@1``) on a verdict, the
+        built-ins first; a plugin that fails to load is skipped here, with a warning (a
+        stored verdict must not need every plugin)."""
+        for name in self._registry.names():
             try:
                 kind = self.get(name)
             except ConfigError as exc:
@@ -85,39 +76,6 @@ class KindRegistry:
             if kind.version == version:
                 return kind
         return None
-
-    def _unknown(self, name: str) -> str:
-        known = sorted({*self._kinds, *self._specs})
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return (f"unknown task kind {name!r} (known: {', '.join(known)}){hint}; a plugin's kind "
-                f"needs its package installed (entry-point group {ENTRY_POINT_GROUP})")  # fmt: skip
-
-    def _load_plugins(self) -> None:
-        if self._plugins_loaded:
-            return
-        self._plugins_loaded = True
-        for point in entry_points(group=ENTRY_POINT_GROUP):
-            if point.name in self._kinds or point.name in self._specs:
-                raise ConfigError(
-                    f"entry point {point.value!r} registers task kind {point.name!r}, which is "
-                    f"already registered; rename it in that package's pyproject.toml"
-                )
-            self._specs[point.name] = point.value
-
-
-def _load(spec: str, name: str) -> TaskKind:
-    module, _, attr = spec.partition(":")
-    try:
-        found: Any = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"task kind {name!r} ({spec}) could not be loaded: {exc}; reinstall "
-                          f"the package that provides it, or drop its tasks") from exc  # fmt: skip
-    kind: TaskKind = found() if isinstance(found, type) else found
-    if kind.name != name:
-        raise ConfigError(f"{spec} is registered as task kind {name!r} but names itself "
-                          f"{kind.name!r}; make the two the same")  # fmt: skip
-    return kind
 
 
 KINDS = KindRegistry(BUILTINS)

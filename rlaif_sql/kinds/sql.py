@@ -15,7 +15,7 @@ import sqlglot
 from rlaif_sql.errors import TaskError
 from rlaif_sql.kinds.base import KindDefaults, Message, TaskProblem, build_task
 from rlaif_sql.kinds.evidence import SqlEvidence
-from rlaif_sql.models import Candidate, SqlTask, Task, Verdict
+from rlaif_sql.models import Candidate, Reason, SqlTask, Task, Verdict
 from rlaif_sql.policy import BUILTIN_POLICIES
 from rlaif_sql.prompts import schema_text
 from rlaif_sql.verifiers import sql as sql_verifier
@@ -34,6 +34,8 @@ class SqlKind(KindDefaults):
     version: ClassVar[str] = sql_verifier.VERIFIER_VERSION
     evidence_type: ClassVar[type[SqlEvidence]] = SqlEvidence
     default_rubric: ClassVar[str] = "sql-explanation@1"
+    killed: ClassVar[tuple[Reason, str]] = (Reason.RESOURCE_LIMIT, "execute")
+    """The SQL sandbox reports a killed worker as resource_limit too."""
 
     def parse(self, raw: Mapping[str, Any], *, base_dir: Path | None) -> SqlTask:
         data = dict(raw)
@@ -52,6 +54,14 @@ class SqlKind(KindDefaults):
         if policy and policy not in BUILTIN_POLICIES and base_dir is not None:
             data["policy"] = str(base_dir / policy)
         return build_task(SqlTask, data)
+
+    def files(self, task: Task) -> dict[str, str]:
+        """The database and a policy file (not a built-in policy's name)."""
+        task = _sql(task)
+        files = {"db": task.db}
+        if task.policy and task.policy not in BUILTIN_POLICIES:
+            files["policy"] = task.policy
+        return files
 
     def messages(self, task: Task) -> tuple[Message, ...]:
         task = _sql(task)

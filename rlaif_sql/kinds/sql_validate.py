@@ -13,12 +13,13 @@ from rlaif_sql.verifiers.context import VerifierContext
 from rlaif_sql.verifiers.sql import gold_results, suite_config_for
 from rlaif_sql.verifiers.sql_engine import engine_sql
 from rlaif_sql.verifiers.sql_policy import check_policy
+from rlaif_sql.verifiers.sql_services import sql_services
 from rlaif_sql.verify import verify
 
 
 def validate_sql_task(task: SqlTask, ctx: VerifierContext) -> list[TaskProblem]:
-    schema = ctx.schema_for(task)
-    policy = ctx.policy_for(task)
+    services = sql_services(ctx)
+    schema, policy = services.schema_for(task), services.policy_for(task)
     options = CompareOptions.from_mapping(task.compare)
     problems = []
     for gold_sql in task.gold_sql:
@@ -69,15 +70,15 @@ def _determinism(
     width = len(tree.expressions) if isinstance(tree, exp.Select) else 0
     if not width or any(isinstance(e, exp.Star) for e in tree.expressions):
         return []
-    results = []
+    results, services = [], sql_services(ctx)
     for desc in (False, True):
         variant = tree.copy()
         tiebreak = [exp.Ordered(this=exp.Literal.number(i + 1), desc=desc) for i in range(width)]
         variant.set("order", exp.Order(expressions=[*order.expressions, *tiebreak]))
         sql = engine_sql(
-            variant.sql(dialect=task.dialect), variant, task, ctx.schema_for(task), options
+            variant.sql(dialect=task.dialect), variant, task, services.schema_for(task), options
         )
-        results.append(ctx.execute(task.db, sql, engine=task.engine, trusted=True))
+        results.append(services.execute(task.db, sql, engine=task.engine, trusted=True))
     if all(r.ok for r in results) and sorted(map(repr, results[0].rows)) != sorted(
         map(repr, results[1].rows)
     ):
@@ -105,7 +106,9 @@ def _suite_problems(
     config = suite_config_for(task, ctx)
     if config is None:
         return []
-    suite = ctx.suite_for(task, config, options)
+    from rlaif_sql.testsuite.distil import suite_for  # hypothesis: only with suites on
+
+    suite = suite_for(task, ctx, config, options)
     if not suite.survivors:
         return []
     score = suite.mutation_score

@@ -30,7 +30,7 @@ PURPOSES = ("tie", "conflict", "anchor")
 
 
 def task_info(task: Task) -> TaskInfo:
-    if isinstance(task, SqlTask):
+    if isinstance(task, SqlTask):  # the page shows gold SQL with its dialect; others: question
         return TaskInfo(task.task_id, task.question, task.gold_sql, task.dialect, task.kind)
     return TaskInfo(task.task_id, kind_of(task).question(task), (), "python", task.kind)
 
@@ -144,6 +144,7 @@ def gold_previews(tasks: Iterable[Task]) -> dict[str, GoldPreview]:
     from rlaif_sql.verifiers.sql import gold_results
     from rlaif_sql.verify_settings import verify_settings
 
+    # SQL only: a preview is the gold's result table from the SQL sandbox; no other kind has one
     sql_tasks = [t for t in tasks if isinstance(t, SqlTask)]
     previews: dict[str, GoldPreview] = {}
     missing = [t for t in sql_tasks if not Path(t.db).is_file()]

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
 
 from rlaif_sql.sandboxes.results import ExecStatus, ExecutionResult
 from rlaif_sql.verifiers.compare import CompareOptions, compare_results
+from rlaif_sql.verifiers.sql_services import sql_services
+
+if TYPE_CHECKING:
+    from rlaif_sql.verifiers.context import VerifierContext
 
 INCONCLUSIVE = (ExecStatus.TIMEOUT, ExecStatus.ABSTAIN, ExecStatus.RESOURCE_LIMIT)
 
@@ -36,7 +40,7 @@ class Difference:
 
 
 def differs(
-    ctx: Any, db: str, engine: str, golds: Sequence[GoldQuery], candidate: str,
+    ctx: VerifierContext, db: str, engine: str, golds: Sequence[GoldQuery], candidate: str,
     options: CompareOptions, *, dedupe: bool = False,
 ) -> Difference | None:  # fmt: skip
     """The gold's and the candidate's results when the candidate differs from every gold on
@@ -47,10 +51,11 @@ def differs(
     def _same(gold: ExecutionResult, other: ExecutionResult, ordered: bool, options: Any) -> bool:
         return same(gold, other, ordered, options, dedupe)
 
-    mine = ctx.execute(db, candidate, engine=engine)
+    execute = sql_services(ctx).execute
+    mine = execute(db, candidate, engine=engine)
     if mine.status in INCONCLUSIVE:
         return None
-    runs = [(g, ctx.execute(db, g.sql, engine=engine)) for g in golds]
+    runs = [(g, execute(db, g.sql, engine=engine)) for g in golds]
     runs = [(g, r) for g, r in runs if r.ok]
     if not runs or any(mine.ok and _same(r, mine, g.ordered, options) for g, r in runs):
         return None
@@ -61,7 +66,7 @@ def differs(
     determined = []
     for gold, result in runs:
         texts, limited = tie_breaks(gold.sql, engine)
-        variants = [ctx.execute(db, v, engine=engine) for v in texts]
+        variants = [execute(db, v, engine=engine) for v in texts]
         if not variants:
             determined.append((gold, result, [result]))
         # without a LIMIT ties only reorder rows: the rows themselves are determined
@@ -70,7 +75,7 @@ def differs(
     if not determined:
         return None  # every gold's answer depends on how ties are broken here
     if mine.ok:
-        mine_variants = [mine] + [ctx.execute(db, v, engine=engine)
+        mine_variants = [mine] + [execute(db, v, engine=engine)
                                   for v in tie_breaks(candidate, engine)[0]]  # fmt: skip
         for gold, _, gold_variants in determined:
             for g in gold_variants:

@@ -29,7 +29,7 @@ import itertools
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
@@ -50,6 +50,10 @@ from rlaif_sql.testsuite.pool import Pool, build_pool, read_rows
 from rlaif_sql.testsuite.schema_info import SchemaInfo
 from rlaif_sql.testsuite.twins import cascade
 from rlaif_sql.verifiers.compare import CompareOptions
+from rlaif_sql.verifiers.sql_services import sql_services
+
+if TYPE_CHECKING:
+    from rlaif_sql.verifiers.context import VerifierContext
 
 VERSION = 10
 """Bumped when the search changes, so cached outcomes of an older search are not reused."""
@@ -100,8 +104,8 @@ class CounterexampleConfig:
 
 
 def search(
-    task: SqlTask, ctx: Any, candidate: str, golds: list[GoldQuery], options: CompareOptions,
-    config: CounterexampleConfig,
+    task: SqlTask, ctx: VerifierContext, candidate: str, golds: list[GoldQuery],
+    options: CompareOptions, config: CounterexampleConfig,
 ) -> dict[str, Any]:  # fmt: skip
     """Evidence of the search: `found`, and when found the counterexample's rows."""
     digest = file_digest(task.db)
@@ -112,13 +116,13 @@ def search(
     if cached is not None:
         return {**cached, "cache_hit": True}
     # two samples with the same normalised text search once (and write one database)
-    return dict(ctx.shared(("cx-search", key), lambda: _search(
+    return dict(sql_services(ctx).shared(("cx-search", key), lambda: _search(
         task, ctx, candidate, golds, options, config, digest, key, where)))  # fmt: skip
 
 
 def _search(
-    task: SqlTask, ctx: Any, candidate: str, golds: list[GoldQuery], options: CompareOptions,
-    config: CounterexampleConfig, digest: str, key: str, where: Path,
+    task: SqlTask, ctx: VerifierContext, candidate: str, golds: list[GoldQuery],
+    options: CompareOptions, config: CounterexampleConfig, digest: str, key: str, where: Path,
 ) -> dict[str, Any]:  # fmt: skip
     started = time.monotonic()
     dedupe = options.profile == "spider"
@@ -178,15 +182,16 @@ def query_tables(sql: str, dialect: str) -> set[str]:
     return {t.name.lower() for t in tree.find_all(exp.Table)} - ctes
 
 
-def _pool(task: SqlTask, ctx: Any, config: CounterexampleConfig, digest: str, literals: list[Any],
-          tables: set[str], seed: int, count: int) -> Pool:  # fmt: skip
-    policy = ctx.policy_for(task)  # denied columns get synthetic values, never the original's
+def _pool(task: SqlTask, ctx: VerifierContext, config: CounterexampleConfig, digest: str,
+          literals: list[Any], tables: set[str], seed: int, count: int) -> Pool:  # fmt: skip
+    services = sql_services(ctx)
+    policy = services.policy_for(task)  # denied columns get synthetic values, never the original's
     key = content_key(VERSION, "pool", digest, sorted(map(repr, set(literals))), sorted(tables),
                       seed, count, config.max_rows, config.realistic, sorted(config.infer_off),
                       config.unique_min_rows,
                       sorted(policy.deny_columns))  # fmt: skip
     folder = config.root / "pools" / key
-    return ctx.shared(("cx-pool", key), lambda: build_pool(
+    return services.shared(("cx-pool", key), lambda: build_pool(
         task.db, folder, literals=literals, seed=seed, count=count, max_rows=config.max_rows,
         realistic=config.realistic, infer_off=config.infer_off,
         unique_min_rows=config.unique_min_rows, tables=tables,
@@ -194,8 +199,9 @@ def _pool(task: SqlTask, ctx: Any, config: CounterexampleConfig, digest: str, li
 
 
 def _explain(
-    task: SqlTask, ctx: Any, info: SchemaInfo, db: str, golds: list[GoldQuery], candidate: str,
-    options: CompareOptions, config: CounterexampleConfig, deadline: float, key: str,
+    task: SqlTask, ctx: VerifierContext, info: SchemaInfo, db: str, golds: list[GoldQuery],
+    candidate: str, options: CompareOptions, config: CounterexampleConfig, deadline: float,
+    key: str,
 ) -> dict[str, Any]:  # fmt: skip
     rows = read_rows(db, info)
     dedupe = options.profile == "spider"

@@ -37,6 +37,7 @@ from rlaif_sql.testsuite.generate import draw_rows, query_literals, write_databa
 from rlaif_sql.testsuite.mutate import mutants
 from rlaif_sql.testsuite.pool import generation_schema
 from rlaif_sql.verifiers.compare import CompareOptions
+from rlaif_sql.verifiers.sql_services import sql_services
 
 if TYPE_CHECKING:
     from rlaif_sql.verifiers.context import VerifierContext
@@ -132,6 +133,17 @@ def suite_key(task: SqlTask, config: SuiteConfig, profile: str = "strict") -> st
                        task.engine, profile, settings)  # fmt: skip
 
 
+def suite_for(
+    task: SqlTask, ctx: VerifierContext, config: SuiteConfig, options: CompareOptions | None
+) -> Suite:
+    """The task's test suite, built once per run (and cached on disk)."""
+    return sql_services(ctx).shared(
+        ("suite", task.task_id, config),
+        lambda: build_suite(task, ctx, config, options),
+        f"the test suite of {task.task_id}",
+    )
+
+
 # long: one pass (mutants, then databases drawn until they die) over shared locals; kept whole while issue 11 reworks testsuite/ in parallel, split with that merge
 def build_suite(
     task: SqlTask, ctx: VerifierContext, config: SuiteConfig, options: CompareOptions | None = None
@@ -155,8 +167,10 @@ def build_suite(
     gold_sql = engine_sql_for(task, task.gold_sql[0], ctx, written)
     ordered = _ordered(task, options)
 
+    services = sql_services(ctx)
+
     def run(db: str, sql: str) -> ExecutionResult:
-        return ctx.execute(db, sql, engine=task.engine)
+        return services.execute(db, sql, engine=task.engine)
 
     def same(gold: ExecutionResult, other: ExecutionResult) -> bool:
         return other.ok and same_rows(gold, other, ordered, options, spider)

@@ -41,6 +41,7 @@ from rlaif_sql.errors import TaskError
 from rlaif_sql.models import Candidate, Reason, SqlTask, Task, Verdict
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
 from rlaif_sql.verifiers.sql_cache import SqlCaches
+from rlaif_sql.verifiers.sql_services import sql_services
 
 BATCH = 8
 """Candidates per message to a checker: amortises the pipe round trip (~50-100 us)."""
@@ -58,7 +59,8 @@ def _checker(conn: Connection) -> None:
     config: VerifyConfig = conn.recv()
     tasks: dict[str, Task] = {}
     with VerifierContext(config) as ctx:
-        ctx.sql_sandbox  # noqa: B018 - start the sandbox worker now, not on the first candidate
+        services = sql_services(ctx)
+        services.sql_sandbox  # noqa: B018 - start the sandbox worker now, not on the first candidate
         while True:
             try:
                 message = conn.recv()
@@ -69,7 +71,7 @@ def _checker(conn: Connection) -> None:
             new_tasks, facts, items = message
             tasks.update(new_tasks)
             for fingerprint, dialect, schema in facts:
-                ctx.sql_cache.seed(fingerprint, dialect, schema)
+                services.sql_cache.seed(fingerprint, dialect, schema)
             conn.send([(i, check_one(c, tasks[c.task_id], ctx)) for i, c in items])
 
 
@@ -260,9 +262,10 @@ def pool_for(ctx: VerifierContext, tasks: Iterable[Task]) -> CheckPool | None:
     if not all(t.kind == "sql" for t in tasks):
         return None
     with _CREATE:
-        if ctx.check_pool is None:
-            ctx.check_pool = CheckPool(config, config.workers, ctx.sql_cache)
-        pool: CheckPool = ctx.check_pool
+        services = sql_services(ctx)
+        if services.check_pool is None:
+            services.check_pool = CheckPool(config, config.workers, services.sql_cache)
+        pool: CheckPool = services.check_pool
     # another run still holds it (a generator not yet exhausted or closed): threads instead
     return None if pool.busy() else pool
 

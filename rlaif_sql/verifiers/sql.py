@@ -20,6 +20,7 @@ from rlaif_sql.verifiers.context import VerifierContext
 from rlaif_sql.verifiers.sql_engine import engine_sql, parse_or_none
 from rlaif_sql.verifiers.sql_extract import extract_sql
 from rlaif_sql.verifiers.sql_policy_shape import drop_denied_excludes
+from rlaif_sql.verifiers.sql_services import sql_services
 
 if TYPE_CHECKING:
     from rlaif_sql.testsuite.distil import SuiteConfig
@@ -51,7 +52,9 @@ def check(candidate: Candidate, task: SqlTask, *, ctx: VerifierContext) -> Verdi
 
     Identical completions of one task are checked once per context (`sql_cache`).
     """
-    return ctx.sql_cache.verdict(candidate, task, lambda: _check(candidate, task, ctx))
+    return sql_services(ctx).sql_cache.verdict(
+        candidate, task, lambda: _check(candidate, task, ctx)
+    )
 
 
 def _check(candidate: Candidate, task: SqlTask, ctx: VerifierContext) -> Verdict:
@@ -65,17 +68,18 @@ def _check(candidate: Candidate, task: SqlTask, ctx: VerifierContext) -> Verdict
     trace.evidence.update(sql=extracted.sql, prose_chars=len(extracted.prose))
     trace.passed("extract", extracted.source)
 
-    policy, facts = ctx.policy_for(task), ctx.sql_cache.facts(task.db, task.dialect)
+    services = sql_services(ctx)
+    policy, facts = services.policy_for(task), services.sql_cache.facts(task.db, task.dialect)
     schema = facts.schema
     trace.evidence["policy"] = policy.name
-    verdict = ctx.sql_cache.policy(extracted.sql, task, facts, policy)
+    verdict = services.sql_cache.policy(extracted.sql, task, facts, policy)
     if not verdict.ok:
         assert verdict.reason is not None
         return trace.verdict(verdict.reason, verdict.detail)
     trace.passed("policy", ", ".join(verdict.tables))
 
     assert verdict.tree is not None
-    db = ctx.candidate_db(task.db, policy)  # only what the policy allows is in it
+    db = services.candidate_db(task.db, policy)  # only what the policy allows is in it
     text, tree = extracted.sql, verdict.tree
     if db != task.db:
         trace.evidence["candidate_db"] = db
@@ -85,7 +89,7 @@ def _check(candidate: Candidate, task: SqlTask, ctx: VerifierContext) -> Verdict
     sql = engine_sql(text, tree, task, schema, options)
     if sql != extracted.sql:
         trace.evidence["executed_sql"] = sql
-    result = ctx.execute(db, sql, engine=task.engine)  # once per text and database
+    result = services.execute(db, sql, engine=task.engine)  # once per text and database
     trace.evidence["exec_ms"] = result.elapsed_ms
     if not result.ok:
         return trace.verdict(EXEC_REASONS[result.status], result.error or result.status.value)
@@ -147,23 +151,24 @@ def _compare_with_golds(
 def gold_results(task: SqlTask, ctx: VerifierContext, options: CompareOptions) -> list[Gold]:
     """Each gold query's result, computed once per task and profile."""
     key = (task.task_id, options.profile)
-    cached = ctx.gold_cache.get(key)
+    services = sql_services(ctx)
+    cached = services.gold_cache.get(key)
     if cached is not None:
         return list(cached)
-    facts = ctx.sql_cache.facts(task.db, task.dialect)
-    policy = ctx.policy_for(task)
+    facts = services.sql_cache.facts(task.db, task.dialect)
+    policy = services.policy_for(task)
     golds = []
     for gold_sql in task.gold_sql:
         # a candidate that is the gold was parsed already: its policy outcome has the tree
-        tree = ctx.sql_cache.known_tree(gold_sql, task, facts, policy)
+        tree = services.sql_cache.known_tree(gold_sql, task, facts, policy)
         tree = tree if tree is not None else parse_or_none(gold_sql, task.dialect)
         sql = gold_sql
         if tree is not None:
             sql = engine_sql(gold_sql, tree, task, facts.schema, options)
-        result = ctx.execute(task.db, sql, engine=task.engine, trusted=True)
+        result = services.execute(task.db, sql, engine=task.engine, trusted=True)
         golds.append(Gold(gold_sql, result, gold_orders(gold_sql, tree, options)))
     if all(g.result.status is not ExecStatus.ABSTAIN for g in golds):
-        ctx.gold_cache[key] = tuple(golds)
+        services.gold_cache[key] = tuple(golds)
     return golds
 
 
@@ -186,9 +191,11 @@ def _check_suite(
 ) -> Verdict:  # fmt: skip
     """The candidate must also match the gold on every database of the task's test suite."""
     from rlaif_sql.testsuite.compare_on import differs
+    from rlaif_sql.testsuite.distil import suite_for
     from rlaif_sql.testsuite.verdicts import as_written, gold_queries
 
-    suite = ctx.suite_for(task, config, options)
+    suite = suite_for(task, ctx, config, options)
+    services = sql_services(ctx)
     # DISTINCT kept, duplicate rows ignored under the spider profile (as_written says why)
     golds = gold_queries(task, ctx, options, as_written=True)
     sql = as_written(trace, sql, task, ctx, options)
@@ -202,8 +209,10 @@ def _check_suite(
     }
     trace.evidence["test_suite"] = evidence
     for index, (db, seed) in enumerate(zip(suite.databases, suite.seeds, strict=True)):
-        gold = ctx.execute(db, golds[0].sql, engine=task.engine, trusted=True)
-        mine = ctx.execute(ctx.candidate_db(db, ctx.policy_for(task)), sql, engine=task.engine)
+        gold = services.execute(db, golds[0].sql, engine=task.engine, trusted=True)
+        mine = services.execute(
+            services.candidate_db(db, services.policy_for(task)), sql, engine=task.engine
+        )
         if ExecStatus.ABSTAIN in (gold.status, mine.status):
             return trace.verdict(
                 Reason.ABSTAIN, f"test-suite database {db} could not be run", **counts

@@ -17,6 +17,7 @@ from rlaif_sql.verifiers.sql_policy import (
     sqlite_like_as_ilike,
     sqlite_quoted_strings_as_literals,
 )
+from rlaif_sql.verifiers.sql_services import sql_services
 
 if TYPE_CHECKING:
     from rlaif_sql.verifiers.context import VerifierContext
@@ -45,4 +46,8 @@ def parse_or_none(sql: str, dialect: str) -> exp.Expr | None:
 def engine_sql_for(task: SqlTask, sql: str, ctx: VerifierContext, options: CompareOptions) -> str:
     """What the engine runs for a trusted query of the task (a gold, or a gold's mutant)."""
     tree = parse_or_none(sql, task.dialect)
-    return engine_sql(sql, tree, task, ctx.schema_for(task), options) if tree is not None else sql
+    return (
+        engine_sql(sql, tree, task, sql_services(ctx).schema_for(task), options)
+        if tree is not None
+        else sql
+    )

@@ -5,6 +5,7 @@ extra, and the TOML/CLI hooks."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 from rlaif_sql.cli import main
 from rlaif_sql.distributed.engine import EngineConfig
 from rlaif_sql.distributed.pool import killed_verdict
-from rlaif_sql.distributed.shipping import FileRef, NodeFiles, Unreachable, sha256_file
+from rlaif_sql.distributed.shipping import FileRef, NodeFiles, Unreachable, sha256_file, task_files
 from rlaif_sql.errors import ConfigError
 from rlaif_sql.models import Candidate, CheckStatus, CodeTask, Reason, SqlTask
 
@@ -73,6 +74,14 @@ def test_a_candidate_that_kills_its_actor_gets_the_local_engines_reason() -> Non
     assert (sql.reason, code.reason) == (Reason.RESOURCE_LIMIT, Reason.CRASH)
     assert not sql.passed and "died 2 times" in sql.detail and "node n" in sql.detail
     assert sql.checks[0].status is CheckStatus.FAILED
+
+
+def test_the_files_shipped_are_the_kinds_own(tmp_path) -> None:
+    policy = tmp_path / "policy.toml"
+    sql = SqlTask("t", "q", "x.duckdb", ("SELECT 1",), policy=str(policy))
+    assert task_files(sql) == {"db": "x.duckdb", "policy": str(policy)}
+    assert task_files(replace(sql, policy="permissive")) == {"db": "x.duckdb"}  # built in: no file
+    assert task_files(CodeTask("t", "p", "f", "def test(): pass")) == {}  # tests are inline
 
 
 def test_engine_ray_without_ray_names_the_extra(monkeypatch, tmp_path) -> None:

@@ -90,3 +90,13 @@ def test_a_plugin_that_cannot_load_is_named_and_does_not_hide_the_others() -> No
     assert registry.by_version("nobody@1") is None
     with pytest.raises(ConfigError, match=r"task kind 'broken' \(no_such_module_here:KIND\)"):
         registry.get("broken")
+
+
+def test_a_kind_registered_under_another_name_than_its_own_is_refused() -> None:
+    from rlaif_sql.errors import ConfigError
+    from rlaif_sql.kinds.registry import KindRegistry
+
+    registry = KindRegistry({"sqlx": "rlaif_sql.kinds.sql:KIND"})
+    with pytest.raises(ConfigError, match="task kind 'sqlx' names itself 'sql'"):
+        registry.get("sqlx")
+    assert "sqlx" in registry.names() and "code" not in registry.names()  # only what it holds

@@ -134,7 +134,6 @@ n = 4
 kind = "jsonl"
 path = "{PACK / "completions.jsonl"}"
 [judge]
-rubric = "{PACK / "json_kind" / "api-call@1.toml"}"
 max_ties_per_task = 2
 [judge.backend]
 kind = "openai"
@@ -160,3 +159,5 @@ store = "{tmp_path / "run.duckdb"}"
     assert pairs and {p["task_id"] for p in pairs} <= {"weather-oslo", "mail-boss",
                                                         "convert-eur-nok", "weather-lima-3d"}  # fmt: skip
     assert all("```json" in p["prompt"][0]["content"] for p in pairs)
+    # no rubric named: the kind's default_rubric (its own TOML) judged and tagged the pairs
+    assert {p["rubric"] for p in pairs} == {"api-call@1"}

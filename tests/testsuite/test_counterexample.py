@@ -12,6 +12,7 @@ from rlaif_sql.importer import import_sqlite
 from rlaif_sql.models import Reason, SqlTask
 from rlaif_sql.testsuite.counterexample import CounterexampleConfig
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
+from rlaif_sql.verifiers.sql_services import sql_services
 from rlaif_sql.verify import verify
 
 DEPTS = [(1, "Sales"), (2, "Ops"), (3, "R&D"), (4, "Legal"), (5, "Support")]
@@ -115,9 +116,9 @@ def test_a_repeated_sample_is_answered_from_the_cache(org, tmp_path):
     with VerifierContext(VerifyConfig(counterexamples=config)) as ctx:
         first = verify(task, lucky, ctx=ctx)
     with VerifierContext(VerifyConfig(counterexamples=config)) as ctx:
-        ctx.gold_cache.clear()
+        sql_services(ctx).gold_cache.clear()
         again = verify(task, "select   COUNT(*) from staff", ctx=ctx)
-        runs = ctx.executions
+        runs = sql_services(ctx).executions
     assert again.evidence["counterexample"]["cache_hit"] is True
     assert not first.evidence["counterexample"]["cache_hit"]
     assert again.detail == first.detail

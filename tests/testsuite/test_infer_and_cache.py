@@ -19,6 +19,7 @@ from rlaif_sql.testsuite.generate import draw_databases
 from rlaif_sql.testsuite.infer import infer_constraints
 from rlaif_sql.testsuite.schema_info import read_column_values, read_schema_info
 from rlaif_sql.verifiers.context import VerifierContext
+from rlaif_sql.verifiers.sql_services import sql_services
 from tests.testsuite.test_counterexample import make_org
 
 
@@ -121,9 +122,9 @@ def test_suites_are_keyed_by_content_and_keep_plain_variants(org, tmp_path):
     first = SqlTask("a", "?", str(org), (gold,), dialect="sqlite")
     with VerifierContext() as ctx:
         suite = build_suite(first, ctx, config)
-        runs = ctx.executions
+        runs = sql_services(ctx).executions
         again = build_suite(replace(first, task_id="b"), ctx, config)  # same gold, other task
-        assert ctx.executions == runs  # from the cache: nothing ran
+        assert sql_services(ctx).executions == runs  # from the cache: nothing ran
     assert again == suite and suite.plain >= 1 and len(suite.databases) >= suite.plain
     assert "not_null:staff.dept" in suite.inferred
     assert all(Path(d).is_absolute() and Path(d).is_file() for d in suite.databases)
@@ -141,9 +142,9 @@ def test_an_undersized_suite_is_rebuilt_on_request(org, tmp_path):
         assert first.budget_exhausted and first.tried <= 1
     with VerifierContext() as ctx:
         build_suite(task, ctx, config)
-        assert ctx.executions == 0  # cached as it was
+        assert sql_services(ctx).executions == 0  # cached as it was
         build_suite(task, ctx, replace(config, rebuild_undersized=True))
-        assert ctx.executions > 0  # rebuilt
+        assert sql_services(ctx).executions > 0  # rebuilt
 
 
 def test_suite_manifests_store_names_so_the_cache_can_move(org, tmp_path):
@@ -155,7 +156,7 @@ def test_suite_manifests_store_names_so_the_cache_can_move(org, tmp_path):
     os.rename(tmp_path / "one", tmp_path / "two")
     with VerifierContext() as ctx:
         moved = build_suite(task, ctx, replace(config, cache_dir=tmp_path / "two"))
-        assert ctx.executions == 0
+        assert sql_services(ctx).executions == 0
     assert [Path(d).name for d in moved.databases] == [Path(d).name for d in built.databases]
     assert all(Path(d).is_file() for d in moved.databases)
 

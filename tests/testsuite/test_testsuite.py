@@ -11,11 +11,12 @@ import pytest
 
 from rlaif_sql.importer import import_sqlite
 from rlaif_sql.models import Reason, SqlTask
-from rlaif_sql.testsuite.distil import SuiteConfig, build_suite
+from rlaif_sql.testsuite.distil import SuiteConfig, build_suite, suite_for
 from rlaif_sql.testsuite.generate import draw_rows, write_database
 from rlaif_sql.testsuite.mutate import mutants
 from rlaif_sql.testsuite.schema_info import read_column_values, read_schema_info
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
+from rlaif_sql.verifiers.sql_services import sql_services
 from rlaif_sql.verify import verify
 
 GOLD = "SELECT count(DISTINCT dept) FROM staff"
@@ -82,7 +83,7 @@ def test_the_suite_rejects_a_lucky_query(dbs, tmp_path, engine):
         assert verify(
             task, GOLD.replace("count", "COUNT"), ctx=ctx
         ).passed  # the right answer passes
-        suite = ctx.suite_for(task, config, None)
+        suite = suite_for(task, ctx, config, None)
     assert suite.mutation_score is not None and suite.killed_by_suite >= 1
     assert 1 <= len(suite.databases) <= config.size
 
@@ -98,9 +99,9 @@ def test_suites_are_cached_and_budgets_hold(dbs, tmp_path):
     )
     with VerifierContext() as ctx:
         first = build_suite(task, ctx, config)
-        runs = ctx.executions
+        runs = sql_services(ctx).executions
         again = build_suite(task, ctx, config)
-        assert ctx.executions == runs  # read from the cache: nothing ran
+        assert sql_services(ctx).executions == runs  # read from the cache: nothing ran
     assert again == first
     assert first.tried <= 5 and len(first.databases) <= 2
     other = build_suite(
@@ -123,7 +124,7 @@ def test_under_the_spider_profile_suites_keep_distinct_inside_and_ignore_it_outs
         assert verify(task, "SELECT COUNT(DISTINCT s.dept) FROM staff AS s", ctx=ctx).passed
         # a top-level DISTINCT is no difference under this profile, on any suite database
         assert verify(listing, "SELECT DISTINCT dept FROM staff WHERE salary > 9", ctx=ctx).passed
-        assert ctx.suite_for(listing, config, None).databases  # it was checked on some
+        assert suite_for(listing, ctx, config, None).databases  # it was checked on some
     strict = replace(listing, task_id="s", compare={"profile": "strict"})
     with VerifierContext(VerifyConfig(test_suite=config)) as ctx:
         verdict = verify(strict, "SELECT DISTINCT dept FROM staff WHERE salary > 9", ctx=ctx)

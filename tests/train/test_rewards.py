@@ -10,6 +10,7 @@ import pytest
 
 from rlaif_sql.models import SqlTask, load_tasks
 from rlaif_sql.rewards import LengthBudget, VerifierRewards
+from rlaif_sql.verifiers.sql_services import sql_services
 
 PACK = Path(__file__).resolve().parents[2] / "examples" / "revenue"
 SHORT = "```sql\nSELECT count(*) FROM v_revenue_orders WHERE status = 'cancelled'\n```"
@@ -46,9 +47,9 @@ def test_partial_credit_rewards_and_the_cache(rewards):
     assert rewards.policy_compliance()(completions=texts, task_id=ids) == [1.0, 0.0, 1.0]
     assert rewards.row_count()(completions=texts, task_id=ids) == [1.0, 0.0, 1.0]  # both one row
     assert rewards.code_tests()(completions=texts, task_id=ids) == [None, None, None]  # SQL tasks
-    executed = rewards.ctx.executions
+    executed = sql_services(rewards.ctx).executions
     rewards.execution_match()(completions=texts, task_id=ids)
-    assert rewards.ctx.executions == executed  # verdicts came from the cache
+    assert sql_services(rewards.ctx).executions == executed  # verdicts came from the cache
 
 
 def test_an_abstain_is_none_never_zero(rewards):

@@ -11,6 +11,7 @@ import pytest
 
 from rlaif_sql.models import Candidate, Reason, SqlTask, Verdict
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
+from rlaif_sql.verifiers.sql_services import sql_services
 from rlaif_sql.verify import verify_many
 
 
@@ -36,8 +37,8 @@ def test_identical_completions_verify_once_with_their_own_ids(db: str) -> None:
     candidates = [Candidate("t1", f"c{i}", text) for i, text in enumerate(texts)]
     with VerifierContext(VerifyConfig(workers=1)) as ctx:
         verdicts = list(verify_many([task], candidates, ctx=ctx))
-        stats = ctx.sql_cache.stats()
-        executions = ctx.executions
+        stats = sql_services(ctx).sql_cache.stats()
+        executions = sql_services(ctx).executions
     assert [v.candidate_id for v in verdicts] == [f"c{i}" for i in range(5)]
     assert [v.reason for v in verdicts] == [Reason.OK] * 4 + [Reason.WRONG_RESULT]
     first = dataclasses.replace(verdicts[0], candidate_id="c1")
@@ -80,10 +81,10 @@ def test_checker_processes_give_the_threads_verdicts_in_input_order(db: str) -> 
     tasks, candidates = _mixed(db)
     with VerifierContext(VerifyConfig(workers=2, check_processes=False)) as ctx:
         threads = list(verify_many(tasks, candidates, ctx=ctx))
-        assert ctx.check_pool is None
+        assert sql_services(ctx).check_pool is None
     with VerifierContext(VerifyConfig(workers=2, check_processes=True)) as ctx:
         pooled = list(verify_many(tasks, candidates, ctx=ctx))
-        assert ctx.check_pool is not None
+        assert sql_services(ctx).check_pool is not None
         # closing a run early leaves the pool usable for the next one
         partial = list(itertools.islice(verify_many(tasks, candidates, ctx=ctx), 3))
         again = list(verify_many(tasks, candidates, ctx=ctx))
@@ -109,7 +110,7 @@ def test_a_dead_checker_abstains_what_it_held_and_is_replaced(db: str) -> None:
     tasks, candidates = _mixed(db)
     with VerifierContext(VerifyConfig(workers=2, check_processes=True)) as ctx:
         before = list(verify_many(tasks, candidates, ctx=ctx))
-        pool = ctx.check_pool
+        pool = sql_services(ctx).check_pool
         assert pool is not None
         pool._slots[0].process.kill()
         pool._slots[0].process.wait()

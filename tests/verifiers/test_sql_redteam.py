@@ -25,6 +25,7 @@ from rlaif_sql.sandboxes.derived import derived_database
 from rlaif_sql.sandboxes.results import ExecStatus, SandboxLimits
 from rlaif_sql.sandboxes.sql import SqlSandbox
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
+from rlaif_sql.verifiers.sql_services import sql_services
 from rlaif_sql.verify import verify
 
 PACK = Path(__file__).resolve().parents[2] / "examples" / "revenue"
@@ -433,13 +434,15 @@ def test_a_refused_untrusted_run_is_never_served_to_a_trusted_one(warehouse, tmp
     config = VerifyConfig(sandbox=LIMITS, derived_dir=tmp_path)
     sql = "SELECT count(*) > 0 AS any FROM duckdb_tables()"
     with VerifierContext(config) as context:
-        refused = context.execute(str(warehouse), sql, engine="duckdb")
+        refused = sql_services(context).execute(str(warehouse), sql, engine="duckdb")
         assert refused.status is ExecStatus.FORBIDDEN
-        assert context.execute(str(warehouse), sql, engine="duckdb", trusted=True).rows == (
-            (True,),
-        )
+        assert sql_services(context).execute(
+            str(warehouse), sql, engine="duckdb", trusted=True
+        ).rows == ((True,),)
         gold = "SELECT count(*) AS n FROM dim_region"
-        first = context.execute(str(warehouse), gold, engine="duckdb", trusted=True)
-        executions = context.executions
-        again = context.execute(str(warehouse), gold, engine="duckdb")  # a candidate = the gold
-        assert again == first and context.executions == executions
+        first = sql_services(context).execute(str(warehouse), gold, engine="duckdb", trusted=True)
+        executions = sql_services(context).executions
+        again = sql_services(context).execute(
+            str(warehouse), gold, engine="duckdb"
+        )  # a candidate = the gold
+        assert again == first and sql_services(context).executions == executions
