@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from rlaif_sql.verifiers.sql_cache import SqlCaches
 
 R = TypeVar("R")
+RESULT_CACHE_SIZE = 4096
+"""Execution results kept per run (a result holds up to max_result_mb of rows; most are small)."""
 KEY = "sql.services"
 """The key of the SQL services among a context's resources."""
 
@@ -41,8 +44,11 @@ class SqlServices:
         self._lock = threading.Lock()
         self._sql: SqlSandbox | None = None
         self._policies: dict[str | None, Policy] = {}
-        self._results: dict[tuple[str, str, str], tuple[ExecutionResult, bool]] = {}
-        """(result, whether it ran trusted) per (db, engine, cache key)."""
+        self._results: OrderedDict[tuple[str, str, str], tuple[ExecutionResult, bool]] = (
+            OrderedDict()
+        )
+        """(result, whether it ran trusted) per (db, engine, cache key); the RESULT_CACHE_SIZE
+        most recently used, so a stream of millions of distinct queries keeps memory flat."""
         self._inflight: dict[tuple[str, str, str], threading.Event] = {}
         self._derived: dict[tuple[Any, ...], str] = {}
         self._derive_lock = threading.Lock()
@@ -128,6 +134,7 @@ class SqlServices:
                     cached[1] or not trusted or cached[0].status is not ExecStatus.FORBIDDEN
                 ):
                     self.cache_hits += 1
+                    self._results.move_to_end(key)
                     return cached[0]
                 waiter = self._inflight.get(key)
                 if waiter is None:
@@ -140,6 +147,9 @@ class SqlServices:
                 self.executions += 1
                 if result.status is not ExecStatus.ABSTAIN:
                     self._results[key] = (result, trusted)
+                    self._results.move_to_end(key)
+                    while len(self._results) > RESULT_CACHE_SIZE:
+                        self._results.popitem(last=False)
             return result
         finally:
             with self._lock:
