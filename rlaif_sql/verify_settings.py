@@ -25,6 +25,8 @@ from rlaif_sql.verifiers.context import VerifyConfig
 
 if TYPE_CHECKING:
     from rlaif_sql.distributed.engine import EngineConfig
+    from rlaif_sql.testsuite.counterexample import CounterexampleConfig
+    from rlaif_sql.testsuite.distil import SuiteConfig
 
 
 @dataclass(frozen=True)
@@ -110,18 +112,20 @@ def option_names() -> tuple[str, ...]:
     return tuple(f.name for f in fields(VerifyOptions))
 
 
-def _suite(on: bool, feature: str) -> Any:
+def _suite(on: bool, feature: str) -> SuiteConfig | None:
     if not on:
         return None
     distil = require("rlaif_sql.testsuite.distil", extra="testsuite", feature=feature)
-    return distil.SuiteConfig()
+    config: SuiteConfig = distil.SuiteConfig()
+    return config
 
 
-def _search(on: bool, feature: str) -> Any:
+def _search(on: bool, feature: str) -> CounterexampleConfig | None:
     if not on:
         return None
     found = require("rlaif_sql.testsuite.counterexample", extra="testsuite", feature=feature)
-    return found.CounterexampleConfig()
+    config: CounterexampleConfig = found.CounterexampleConfig()
+    return config
 
 
 def _engine(values: Mapping[str, Any], feature: str) -> EngineConfig:

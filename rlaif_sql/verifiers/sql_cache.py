@@ -29,6 +29,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlglot import exp
 from sqlglot.schema import MappingSchema
 
 from rlaif_sql.models import Candidate, Reason, SqlTask, Verdict
@@ -133,7 +134,9 @@ class SqlCaches:
             self.policies.put(key, found)
         return found
 
-    def known_tree(self, sql: str, task: SqlTask, facts: TaskFacts, policy: Policy) -> Any:
+    def known_tree(
+        self, sql: str, task: SqlTask, facts: TaskFacts, policy: Policy
+    ) -> exp.Expr | None:
         """The parsed tree of `sql` when a candidate with this text was checked already."""
         found = self.policies.get((sql.strip(), task.dialect, facts.fingerprint, policy))
         return found.tree if found is not None else None
