@@ -7,12 +7,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence, Sized
+from collections.abc import Generator, Iterable, Iterator, Sequence, Sized
 
 from rlaif_sql.models import Candidate, Task, Verdict
 from rlaif_sql.progress import Progress
 from rlaif_sql.progress import own as own_progress
-from rlaif_sql.verifiers.check_pool import CheckPool, pool_for
+from rlaif_sql.verifiers.check_pool import pool_for
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
 from rlaif_sql.verify_local import check_one, verify_threads
 
@@ -54,42 +54,40 @@ def verify_many(
     With `config.engine` (or `ctx.config.engine`) of kind 'ray' the candidates stream through
     Ray verifier actors instead (rlaif_sql.distributed), with the same verdicts.
     """
-    engine = (ctx.config if ctx is not None else config or VerifyConfig()).engine
-    if engine is not None and engine.kind == "ray":
-        from rlaif_sql.distributed.verify_ray import ray_verify_many
-
-        yield from ray_verify_many(tasks, candidates, ctx=ctx, config=config, progress=progress)
-        return
     own = ctx is None
     ctx = ctx or VerifierContext(config)
+    ray = ctx.config.engine is not None and ctx.config.engine.kind == "ray"
+    total = len(candidates) if isinstance(candidates, Sized) else 0
+    bar, owned = own_progress(progress, "verify (ray)" if ray else "verify", total, "candidate")
+    verdicts = _verdicts(tasks, candidates if total else _growing(candidates, bar), ctx, ray)
     try:
-        checkers = pool_for(ctx, tasks)
-        if checkers is None:
-            yield from verify_threads(tasks, candidates, ctx=ctx, progress=progress)
-        else:  # SQL work on every core: checker processes, not threads
-            yield from _in_processes(checkers, tasks, candidates, progress)
+        for verdict in verdicts:
+            bar.update()
+            yield verdict
     finally:
+        verdicts.close()  # an early close stops the workers' queue before the context goes
+        if owned:
+            bar.close()
         if own:
             ctx.close()
 
 
-def _in_processes(
-    checkers: CheckPool, tasks: Sequence[Task], candidates: Iterable[Candidate],
-    progress: bool | Progress,
-) -> Iterator[Verdict]:  # fmt: skip
-    total = len(candidates) if isinstance(candidates, Sized) else 0
-    bar, owned = own_progress(progress, "verify", total, "candidate")
+def _verdicts(
+    tasks: Sequence[Task], candidates: Iterable[Candidate], ctx: VerifierContext, ray: bool
+) -> Generator[Verdict, None, None]:
+    """The Ray engine's actors, checker processes for SQL work on every core, or threads."""
+    if ray:
+        from rlaif_sql.distributed.verify_ray import ray_verify_many
 
-    def counted() -> Iterator[Candidate]:
-        for candidate in candidates:
-            if not total:
-                bar.grow(1)
-            yield candidate
+        return ray_verify_many(tasks, candidates, ctx=ctx)
+    checkers = pool_for(ctx, tasks)
+    if checkers is not None:
+        return checkers.verify({t.task_id: t for t in tasks}, candidates)
+    return verify_threads(tasks, candidates, ctx=ctx)
 
-    try:
-        for verdict in checkers.verify({t.task_id: t for t in tasks}, counted()):
-            bar.update()
-            yield verdict
-    finally:
-        if owned:
-            bar.close()
+
+def _growing(candidates: Iterable[Candidate], bar: Progress) -> Iterator[Candidate]:
+    """`candidates` of unknown length, growing the bar's total as they are read."""
+    for candidate in candidates:
+        bar.grow(1)
+        yield candidate

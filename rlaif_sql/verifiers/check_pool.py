@@ -33,7 +33,7 @@ import subprocess
 import sys
 import threading
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -125,7 +125,7 @@ class CheckPool:
 
     def verify(
         self, tasks: Mapping[str, Task], candidates: Iterable[Candidate]
-    ) -> Iterator[Verdict]:
+    ) -> Generator[Verdict, None, None]:
         """Verdicts in input order; a candidate of an unknown task gets a task_error."""
         with self._lock:
             run = _Run(self, tasks)
