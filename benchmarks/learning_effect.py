@@ -7,7 +7,8 @@ Stages (every one evaluated greedily on the same held-out split, McNemar vs its 
 2. sft: warm start on the golds of the first --sft-tasks train questions (loss on the answer);
 3. default recipe, --rounds rounds from the SFT checkpoint: sample the current model on new
    train questions (--samples per question over a temperature ladder, no gold shown), verify,
-   pair verified vs failed (hard negatives), DPO with the length-normalised loss;
+   pair verified vs failed (hard negatives), DPO with the length-normalised loss (beta on
+   SimPO's scale) plus the chosen side's NLL (TRL's rpo_alpha);
 4. the other recipes, each from the SFT checkpoint on round 1's samples and questions:
    rft (fine-tuning on the model's own verified answers, the baseline RL must beat) and
    grpo_dense (GRPO with partial-credit verifier rewards on round 1's questions);
@@ -84,6 +85,7 @@ class Run:
             held[:: max(1, len(held) // plan.held_out)][: plan.held_out] if plan.held_out else held
         )
         self.stages: list[dict[str, Any]] = []
+        self.on_record: Any = None  # called after each stage: the JSON is written as it goes
 
     def backend(self, model: str, *, full: bool = False) -> Any:
         from rlaif_sql.train.fastgen import PrefixCachedBackend
@@ -112,6 +114,8 @@ class Run:
         })  # fmt: skip
         print(f"{stage}: accuracy {report['execution_accuracy']:.3f}, median chars "
               f"{report['median_response_chars']}", flush=True)  # fmt: skip
+        if self.on_record:
+            self.on_record()
 
     def config(
         self, name: str, model: str, lr: float, batch: int, steps: int, epochs: int = 1
@@ -143,11 +147,27 @@ def run_sft(run: Run, lr: float) -> str:
     return model
 
 
-def run_rounds(run: Run, sft: str, dpo_lr: float) -> Any:
+@dataclass(frozen=True)
+class Dpo:
+    """The default recipe's DPO settings (the ablation's thumbs-up arm keeps DPO's plain
+    summed loss with TRL's beta 0.1, and the same lr, steps and rpo_alpha)."""
+
+    lr: float
+    beta: float
+    rpo_alpha: float
+
+    def train(self, pairs: list, config: Any, *, plain: bool = False) -> str:
+        from rlaif_sql.train.fast import train_dpo_fast
+
+        loss, beta = ("sigmoid", 0.1) if plain else ("sigmoid_norm", self.beta)
+        return str(train_dpo_fast(pairs, config, beta=beta, loss_type=loss,
+                                  rpo_alpha=self.rpo_alpha))  # fmt: skip
+
+
+def run_rounds(run: Run, sft: str, dpo: Dpo) -> Any:
     """The default recipe; returns round 1's samples and verdicts for the other recipes."""
     from rlaif_sql.models import Candidate
     from rlaif_sql.sample import SamplingConfig
-    from rlaif_sql.train.fast import train_dpo_fast
     from rlaif_sql.train.recipes import sample_round, verified_pairs
 
     model, first = sft, None
@@ -169,8 +189,7 @@ def run_rounds(run: Run, sft: str, dpo_lr: float) -> Any:
                 {"stage": f"round{r}_dpo", "skipped": "no verified-vs-failed pairs", **info}
             )
             break
-        config = run.config(f"dpo{r}", model, dpo_lr, 2, run.plan.dpo_steps)
-        model = str(train_dpo_fast(pairs, config, loss_type="sigmoid_norm"))
+        model = dpo.train(pairs, run.config(f"dpo{r}", model, dpo.lr, 2, run.plan.dpo_steps))
         run.record(f"round{r}_dpo", model, time.perf_counter() - started, round_data=info,
                    parent="sft" if r == 1 else f"round{r - 1}_dpo")  # fmt: skip
     return first
@@ -194,8 +213,7 @@ def run_baselines(run: Run, sft: str, data: Any, lrs: dict[str, float]) -> None:
     run.record("grpo_dense", str(final), time.perf_counter() - started, parent="sft")
 
 
-def run_ablation(run: Run, sft: str, data: Any, dpo_lr: float) -> dict[str, Any]:
-    from rlaif_sql.train.fast import train_dpo_fast
+def run_ablation(run: Run, sft: str, data: Any, dpo: Dpo) -> dict[str, Any]:
     from rlaif_sql.train.recipes import thumbs_up_pairs, verified_pairs
 
     verifier = verified_pairs(data, max_pairs_per_task=1)
@@ -204,13 +222,12 @@ def run_ablation(run: Run, sft: str, data: Any, dpo_lr: float) -> dict[str, Any]
     if n == 0:
         return {"skipped": "no pairs for one of the two arms"}
     run.record("sft_full", sft, 0.0, full=True, parent="sft")
-    for name, pairs, loss in (("ablation_verifier", verifier[:n], "sigmoid_norm"),
-                              ("ablation_thumbs_up", thumbs[:n], "sigmoid")):  # fmt: skip
+    for name, pairs, plain in (("ablation_verifier", verifier[:n], False),
+                               ("ablation_thumbs_up", thumbs[:n], True)):  # fmt: skip
         started = time.perf_counter()
-        config = run.config(name, sft, dpo_lr, 2, run.plan.dpo_steps)
-        model = str(train_dpo_fast(pairs, config, loss_type=loss))
+        model = dpo.train(pairs, run.config(name, sft, dpo.lr, 2, run.plan.dpo_steps), plain=plain)
         run.record(name, model, time.perf_counter() - started, full=True, parent="sft_full",
-                   pairs=n, loss=loss)  # fmt: skip
+                   pairs=n, loss="sigmoid" if plain else "sigmoid_norm")  # fmt: skip
     arms = {s["stage"]: s for s in run.stages if s["stage"].startswith(("ablation", "sft_full"))}
     return {k: {"accuracy": s["execution_accuracy"], "median_chars": s["median_response_chars"]}
             for k, s in arms.items()}  # fmt: skip
@@ -227,7 +244,16 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=1, help="1: 2 CPU cores; 8: one GPU")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--sft-lr", type=float, default=2e-4)
-    parser.add_argument("--dpo-lr", type=float, default=1e-5)
+    parser.add_argument("--dpo-lr", type=float, default=5e-5, help="also GRPO's")
+    parser.add_argument(
+        "--dpo-beta", type=float, default=2.0, help="for the length-normalised loss (SimPO's scale)"
+    )
+    parser.add_argument(
+        "--rpo-alpha",
+        type=float,
+        default=1.0,
+        help="weight of the chosen side's NLL in DPO (0: none)",
+    )
     parser.add_argument("--skip", default="", help="comma list of: baselines, ablation")
     parser.add_argument("--replot", action="store_true", help="redraw the plot from the JSON")
     args = parser.parse_args()
@@ -242,20 +268,28 @@ def main() -> None:
     except ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
     started = time.perf_counter()
+
+    def checkpoint() -> None:
+        compare_stages(run.stages)
+        write(run, args, {}, time.perf_counter() - started, name, partial=True)
+
+    run.on_record = checkpoint
     shutil.rmtree(run.work, ignore_errors=True)
     run.record("base", "embedded", 0.0)
     sft = run_sft(run, args.sft_lr)
-    data = run_rounds(run, sft, args.dpo_lr)
+    dpo = Dpo(args.dpo_lr, args.dpo_beta, args.rpo_alpha)
+    data = run_rounds(run, sft, dpo)
     ablation: dict[str, Any] = {}
+    if data is not None and "ablation" not in args.skip:
+        ablation = run_ablation(run, sft, data, dpo)
     if data is not None and "baselines" not in args.skip:
         run_baselines(run, sft, data, {"sft": args.sft_lr, "dpo": args.dpo_lr})
-    if data is not None and "ablation" not in args.skip:
-        ablation = run_ablation(run, sft, data, args.dpo_lr)
     compare_stages(run.stages)
     write(run, args, ablation, time.perf_counter() - started, name)
 
 
-def write(run: Run, args: Any, ablation: dict[str, Any], seconds: float, name: str) -> None:
+def write(run: Run, args: Any, ablation: dict[str, Any], seconds: float, name: str, *,
+          partial: bool = False) -> None:  # fmt: skip
     evaluated = {s["stage"]: s for s in run.stages if "execution_accuracy" in s}
     rounds = [s for k, s in evaluated.items() if k.startswith("round")]
     sft, default = evaluated.get("sft"), rounds[-1] if rounds else None
@@ -269,11 +303,14 @@ def write(run: Run, args: Any, ablation: dict[str, Any], seconds: float, name: s
         if default and sft else None,
         "median_chars_sft_vs_default": [sft and sft["median_response_chars"], default and default["median_response_chars"]],
         "ablation": ablation, "stages": run.stages, "wall_seconds": round(seconds, 1),
+        "partial": partial,
     }  # fmt: skip
     result["targets"] = targets(result, sft, default)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     plot(run.stages, RESULTS / f"{name}.png")
+    if partial:
+        return
     print(
         json.dumps(
             {k: v for k, v in result.items() if k not in ("stages", "machine")},

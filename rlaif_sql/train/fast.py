@@ -2,7 +2,9 @@
 
 The same objectives as TRL's trainers with this project's settings: SFT is the mean negative
 log-likelihood of the completion tokens (TRL's `completion_only_loss`); DPO is TRL's `sigmoid`
-(summed log-ratios) or `sigmoid_norm` (log-ratios averaged over each side's tokens) loss. The
+(summed log-ratios) or `sigmoid_norm` (log-ratios averaged over each side's tokens) loss, plus
+TRL's `rpo_alpha` times the chosen side's mean token NLL when asked (it keeps the chosen
+answers likely while the margin grows; Pang et al. 2024 found it needed for iterated DPO). The
 reference model's log-probabilities are computed once, before the first step (TRL's
 `precompute_ref_log_probs`), also with the shared prefix. AdamW, linear decay, gradient norm
 clipped at 1.0: TRL's defaults. Checkpoints are plain transformers folders, like `finish`'s.
@@ -97,10 +99,11 @@ def reference_logps(model: Any, encoded: Sequence[Encoded], *, chunk: int = 8,
 
 
 def train_dpo_fast(pairs: Sequence[Mapping[str, Any]], config: TrainConfig, *, beta: float = 0.1,
-                   loss_type: str = "sigmoid_norm", max_completion: int = 256,
-                   on_step: StepHook | None = None) -> Path:  # fmt: skip
+                   loss_type: str = "sigmoid_norm", rpo_alpha: float = 0.0,
+                   max_completion: int = 256, on_step: StepHook | None = None) -> Path:  # fmt: skip
     """`pairs`: {"prompt": messages, "chosen": text, "rejected": text} (texts or the
-    one-message lists `rlaif-sql export` writes)."""
+    one-message lists `rlaif-sql export` writes). With `sigmoid_norm` the log-ratios are
+    per-token averages, so `beta` is on SimPO's scale (about 2), not DPO's 0.1."""
     import torch
 
     if loss_type not in DPO_LOSSES:
@@ -128,6 +131,8 @@ def train_dpo_fast(pairs: Sequence[Mapping[str, Any]], config: TrainConfig, *, b
         if loss_type == "sigmoid_norm":
             ratio_c, ratio_r = ratio_c / counts[: len(idx)], ratio_r / counts[len(idx) :]
         loss = -torch.nn.functional.logsigmoid(beta * (ratio_c - ratio_r)).mean()
+        if rpo_alpha:
+            loss = loss + rpo_alpha * (-sums[: len(idx)] / counts[: len(idx)]).mean()
         _report(on_step, step, _step(model, optimizer, scheduler, loss), started)
     return _save(model, tokenizer, config.out)
 

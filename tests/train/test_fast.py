@@ -92,8 +92,32 @@ def test_fast_sft_and_dpo_change_the_weights(tiny_dir: Path, tasks, tmp_path: Pa
     train_dpo_fast(pairs, replace(config, model=str(sft), out=tmp_path / "dpo", max_steps=1),
                    on_step=lambda s, loss, sec: dpo_losses.append(loss))  # fmt: skip
     assert dpo_losses and abs(dpo_losses[0] - 0.6931) < 1e-3  # policy == reference at step 1
+    rpo_losses: list[float] = []
+    train_dpo_fast(pairs, replace(config, model=str(sft), out=tmp_path / "rpo", max_steps=1),
+                   rpo_alpha=0.5, on_step=lambda s, loss, sec: rpo_losses.append(loss))  # fmt: skip
+    nll = _chosen_nll(sft, pairs)
+    assert rpo_losses[0] == pytest.approx(0.6931 + 0.5 * nll, abs=1e-3)
     with pytest.raises(ConfigError, match="loss_type 'ipo'"):
         train_dpo_fast(pairs, config, loss_type="ipo")
+
+
+def _chosen_nll(model_dir: Path, pairs: list) -> float:
+    """The chosen answers' mean per-token NLL, averaged over pairs, without the shared prefix."""
+    import torch
+
+    from rlaif_sql.train.common import load_model
+    from rlaif_sql.train.prefix import encode
+
+    model, tokenizer = load_model(str(model_dir))
+    nlls = []
+    with torch.no_grad():
+        for p in pairs:
+            row = encode(tokenizer, p["prompt"], p["chosen"])
+            ids = torch.tensor([row.ids])
+            logps = torch.log_softmax(model(input_ids=ids).logits[0, :-1], -1)
+            picked = logps.gather(-1, ids[0, 1:, None]).squeeze(-1)[row.completion_start - 1 :]
+            nlls.append(-float(picked.mean()))
+    return sum(nlls) / len(nlls)
 
 
 def test_prefix_cached_backend_writes_what_local_backend_writes(
