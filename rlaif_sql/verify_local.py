@@ -6,9 +6,11 @@ neither imports the other.
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 from rlaif_sql.errors import ConfigError, TaskError
 from rlaif_sql.kinds.registry import kind_of
@@ -44,7 +46,24 @@ def verify_threads(
     # one thread more than sandbox workers: its Python (parse, policy, compare) runs while
     # the others wait on their workers, so even 1 worker is never idle
     threads = ctx.config.workers + 1
-    yield from _in_order(one, candidates, threads, WINDOW_PER_WORKER * ctx.config.workers)
+    with _short_switch_interval():
+        yield from _in_order(one, candidates, threads, WINDOW_PER_WORKER * ctx.config.workers)
+
+
+SWITCH_INTERVAL_S = 0.0005
+"""While verifying, a thread whose worker answered waits at most this long for the
+interpreter lock (Python's default is 5 ms, more than a typical query): the answer is read
+and the worker given its next query while another thread parses."""
+
+
+@contextmanager
+def _short_switch_interval() -> Iterator[None]:
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, SWITCH_INTERVAL_S))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 WINDOW_PER_WORKER = 8

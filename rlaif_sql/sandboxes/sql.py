@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import itertools
 import os
-import queue
 import signal
 import threading
 import time
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -74,9 +73,7 @@ class SqlSandbox:
         if all(error is not None for error in errors):
             self.close()
             raise SandboxError(f"no SQL worker could start: {errors[0]}")
-        self._idle: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for slot in range(workers):
-            self._idle.put(slot)
+        self._idle = FairSlots(workers)
 
     def execute(
         self, db: str | Path, sql: str, *, engine: str | None = None, trusted: bool = False
@@ -227,3 +224,37 @@ def _engine_for(db: str | Path) -> str:
     """As `rlaif_sql.schema.engine_for`, without building a Path on the hot path."""
     suffix = os.path.splitext(os.fspath(db))[1].lower()
     return "sqlite" if suffix in SQLITE_SUFFIXES else "duckdb"
+
+
+class FairSlots:
+    """Worker slots handed out first come, first served.
+
+    A plain queue lets the thread that just returned a slot take it straight back (it holds
+    the interpreter lock; the woken waiter does not yet), so with one worker a single thread
+    ran parse, query and compare back to back while the others waited, and the Python of the
+    next candidate never overlapped the query of this one. Here a returned slot goes to the
+    longest waiter, and only then to whoever asks next.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._lock = threading.Lock()
+        self._free = deque(range(count))
+        self._waiters: deque[tuple[threading.Event, list[int]]] = deque()
+
+    def get(self) -> int:
+        with self._lock:
+            if self._free:
+                return self._free.popleft()
+            waiter: tuple[threading.Event, list[int]] = (threading.Event(), [])
+            self._waiters.append(waiter)
+        waiter[0].wait()
+        return waiter[1][0]
+
+    def put(self, slot: int) -> None:
+        with self._lock:
+            if not self._waiters:
+                self._free.append(slot)
+                return
+            event, box = self._waiters.popleft()
+        box.append(slot)
+        event.set()
