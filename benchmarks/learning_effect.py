@@ -6,12 +6,13 @@ Stages (every one evaluated greedily on the same held-out split, McNemar vs its 
 1. base: the embedded SmolLM2-135M-Instruct;
 2. sft: warm start on the golds of the first --sft-tasks train questions (loss on the answer);
 3. default recipe, --rounds rounds from the SFT checkpoint: sample the current model on new
-   train questions (--samples per question over a temperature ladder, no gold shown), verify,
-   pair verified vs failed (hard negatives), DPO with the length-normalised loss (beta on
-   SimPO's scale) plus the chosen side's NLL (TRL's rpo_alpha);
-4. the other recipes, each from the SFT checkpoint on round 1's samples and questions:
-   rft (fine-tuning on the model's own verified answers, the baseline RL must beat) and
-   grpo_dense (GRPO with partial-credit verifier rewards on round 1's questions);
+   train questions (--samples per question over a temperature ladder, no gold shown), verify;
+   fine-tune on the verified answers (RFT: `round1_rft`), then DPO on verified-vs-failed pairs
+   (hard negatives) with the length-normalised loss (beta on SimPO's scale) plus the chosen
+   side's NLL (TRL's rpo_alpha) (`round1`, `round2`, ...);
+4. from the SFT checkpoint on round 1's questions: sft_golds (fine-tuning on the golds of the
+   same questions, same lr and steps as round 1's RFT: what the golds alone do) and
+   grpo_dense (GRPO with partial-credit verifier rewards);
 5. the ablation, same SFT checkpoint, same number of pairs and steps: verifier-first pairs
    with `sigmoid_norm` vs thumbs-up pairs (chosen by a simulated length- and
    confidence-biased labeller, `recipes.thumbs_up_score`) with the plain `sigmoid` loss;
@@ -26,13 +27,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.learning_effect_report import compare_stages, plot
+from benchmarks.learning_effect_report import compare_stages, paired_change, plot
 from benchmarks.machine import REPO_ROOT, RESULTS, describe_machine
 
 PACK = REPO_ROOT / "examples" / "revenue"
@@ -44,9 +46,9 @@ class Plan:
     sft_epochs: int = 2
     sft_max_steps: int = -1  # -1: all epochs
     rounds: int = 2
-    round_questions: int = 48
-    samples: int = 4
-    dpo_steps: int = 24  # of 2 pairs each
+    round_questions: int = 112  # round 1: every train question the SFT set leaves out
+    samples: int = 8
+    epochs: int = 2  # over a round's verified answers (RFT) and its pairs (DPO), batches of 2
     grpo_steps: int = 6  # of 4 generations for one question each
     held_out: int = 0  # 0: all
     max_tokens: int = 96
@@ -56,11 +58,11 @@ class Plan:
 def plan_for(scale: int, quick: bool) -> Plan:
     if quick:
         return Plan(sft_tasks=8, sft_epochs=1, sft_max_steps=2, rounds=1, round_questions=4, samples=2,
-                    dpo_steps=2, grpo_steps=1, held_out=6, max_tokens=48, seed_golds=True)  # fmt: skip
+                    epochs=1, grpo_steps=1, held_out=6, max_tokens=48, seed_golds=True)  # fmt: skip
     base = Plan()
     return replace(base, sft_tasks=min(240, base.sft_tasks * scale),
-                   round_questions=base.round_questions * scale, samples=base.samples * min(scale, 4),
-                   dpo_steps=base.dpo_steps * scale, grpo_steps=base.grpo_steps * scale)  # fmt: skip
+                   round_questions=base.round_questions * scale, samples=base.samples * min(scale, 2),
+                   grpo_steps=base.grpo_steps * scale)  # fmt: skip
 
 
 def temperatures(samples: int) -> tuple[float, ...]:
@@ -148,27 +150,42 @@ def run_sft(run: Run, lr: float) -> str:
 
 
 @dataclass(frozen=True)
-class Dpo:
-    """The default recipe's DPO settings (the ablation's thumbs-up arm keeps DPO's plain
-    summed loss with TRL's beta 0.1, and the same lr, steps and rpo_alpha)."""
+class Recipe:
+    """How a round learns from its verified samples: rejection-sampling fine-tuning on the
+    verified answers (lr `rft_lr`), then DPO on verified-vs-failed pairs with the
+    length-normalised loss (beta on SimPO's scale) plus the chosen side's NLL (TRL's
+    rpo_alpha), lr `dpo_lr`; `epochs` passes over each, batches of 2. The ablation's
+    thumbs-up arm keeps DPO's plain summed loss with TRL's beta 0.1."""
 
-    lr: float
+    rft_lr: float
+    dpo_lr: float
     beta: float
     rpo_alpha: float
+    epochs: int
 
-    def train(self, pairs: list, config: Any, *, plain: bool = False) -> str:
+    def steps(self, rows: int) -> int:
+        return max(1, math.ceil(self.epochs * rows / 2))
+
+    def rft(self, run: Run, name: str, model: str, rows: list) -> str:
+        from rlaif_sql.train.fast import train_sft_fast
+
+        config = run.config(name, model, self.rft_lr, 2, self.steps(len(rows)))
+        return str(train_sft_fast(rows, config))
+
+    def dpo(self, run: Run, name: str, model: str, pairs: list, *, plain: bool = False) -> str:
         from rlaif_sql.train.fast import train_dpo_fast
 
         loss, beta = ("sigmoid", 0.1) if plain else ("sigmoid_norm", self.beta)
+        config = run.config(name, model, self.dpo_lr, 2, self.steps(len(pairs)))
         return str(train_dpo_fast(pairs, config, beta=beta, loss_type=loss,
                                   rpo_alpha=self.rpo_alpha))  # fmt: skip
 
 
-def run_rounds(run: Run, sft: str, dpo: Dpo) -> Any:
+def run_rounds(run: Run, sft: str, recipe: Recipe) -> Any:
     """The default recipe; returns round 1's samples and verdicts for the other recipes."""
     from rlaif_sql.models import Candidate
     from rlaif_sql.sample import SamplingConfig
-    from rlaif_sql.train.recipes import sample_round, verified_pairs
+    from rlaif_sql.train.recipes import rft_rows, sample_round, verified_pairs
 
     model, first = sft, None
     sampling = SamplingConfig(n=run.plan.samples, temperatures=temperatures(run.plan.samples),
@@ -181,39 +198,44 @@ def run_rounds(run: Run, sft: str, dpo: Dpo) -> Any:
                  for t in questions] if run.plan.seed_golds else []  # fmt: skip
         data = sample_round(questions, run.backend(model, full=True), sampling, extra=golds)
         first = first or data
-        pairs = verified_pairs(data)
-        info = {**data.summary(), "pairs": len(pairs)}
+        rows, pairs = rft_rows(data), verified_pairs(data)
+        info = {**data.summary(), "rft_rows": len(rows), "pairs": len(pairs)}
         print(f"round {r}: {info}", flush=True)
-        if not pairs:
-            run.stages.append(
-                {"stage": f"round{r}_dpo", "skipped": "no verified-vs-failed pairs", **info}
-            )
+        if not rows:
+            run.stages.append({"stage": f"round{r}", "skipped": "no verified sample", **info})
             break
-        model = dpo.train(pairs, run.config(f"dpo{r}", model, dpo.lr, 2, run.plan.dpo_steps))
-        run.record(f"round{r}_dpo", model, time.perf_counter() - started, round_data=info,
-                   parent="sft" if r == 1 else f"round{r - 1}_dpo")  # fmt: skip
+        parent = "sft" if r == 1 else f"round{r - 1}"
+        model = recipe.rft(run, f"rft{r}", model, rows)
+        if r == 1:  # DPO's own share of the round, measured against this
+            run.record("round1_rft", model, time.perf_counter() - started, parent=parent,
+                       round_data=info)  # fmt: skip
+            parent, started = "round1_rft", time.perf_counter()
+        if pairs:
+            model = recipe.dpo(run, f"dpo{r}", model, pairs)
+        run.record(f"round{r}", model, time.perf_counter() - started, round_data=info,
+                   parent=parent)  # fmt: skip
     return first
 
 
-def run_baselines(run: Run, sft: str, data: Any, lrs: dict[str, float]) -> None:
-    from rlaif_sql.train.fast import train_sft_fast
+def run_baselines(run: Run, sft: str, data: Any, recipe: Recipe) -> None:
+    """From the SFT checkpoint on round 1's questions: the golds alone (SFT on the golds of
+    the same questions, same lr and epochs as round 1's RFT) and GRPO with dense rewards."""
     from rlaif_sql.train.grpo import train_grpo
-    from rlaif_sql.train.recipes import rft_rows
+    from rlaif_sql.train.sft import gold_answers, sft_dataset
 
-    rows = rft_rows(data)
-    if rows:
-        started = time.perf_counter()
-        config = run.config("rft", sft, lrs["sft"] / 4, 2, run.plan.dpo_steps)
-        run.record("rft", str(train_sft_fast(rows, config)), time.perf_counter() - started,
-                   parent="sft", rows=len(rows))  # fmt: skip
+    tasks = list(data.tasks.values())
     started = time.perf_counter()
-    config = replace(run.config("grpo", sft, lrs["dpo"], 4, run.plan.grpo_steps), model=sft)
-    final, _ = train_grpo(list(data.tasks.values()), config, num_generations=4, dense=True,
+    rows = list(sft_dataset(tasks, gold_answers(tasks)))
+    run.record("sft_golds", recipe.rft(run, "sft_golds", sft, rows),
+               time.perf_counter() - started, parent="sft", rows=len(rows))  # fmt: skip
+    started = time.perf_counter()
+    config = replace(run.config("grpo", sft, recipe.dpo_lr, 4, run.plan.grpo_steps), model=sft)
+    final, _ = train_grpo(tasks, config, num_generations=4, dense=True,
                           max_completion_length=run.plan.max_tokens)  # fmt: skip
     run.record("grpo_dense", str(final), time.perf_counter() - started, parent="sft")
 
 
-def run_ablation(run: Run, sft: str, data: Any, dpo: Dpo) -> dict[str, Any]:
+def run_ablation(run: Run, sft: str, data: Any, recipe: Recipe) -> dict[str, Any]:
     from rlaif_sql.train.recipes import thumbs_up_pairs, verified_pairs
 
     verifier = verified_pairs(data, max_pairs_per_task=1)
@@ -225,7 +247,7 @@ def run_ablation(run: Run, sft: str, data: Any, dpo: Dpo) -> dict[str, Any]:
     for name, pairs, plain in (("ablation_verifier", verifier[:n], False),
                                ("ablation_thumbs_up", thumbs[:n], True)):  # fmt: skip
         started = time.perf_counter()
-        model = dpo.train(pairs, run.config(name, sft, dpo.lr, 2, run.plan.dpo_steps), plain=plain)
+        model = recipe.dpo(run, name, sft, pairs, plain=plain)
         run.record(name, model, time.perf_counter() - started, full=True, parent="sft_full",
                    pairs=n, loss="sigmoid" if plain else "sigmoid_norm")  # fmt: skip
     arms = {s["stage"]: s for s in run.stages if s["stage"].startswith(("ablation", "sft_full"))}
@@ -244,7 +266,8 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=1, help="1: 2 CPU cores; 8: one GPU")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--sft-lr", type=float, default=2e-4)
-    parser.add_argument("--dpo-lr", type=float, default=5e-5, help="also GRPO's")
+    parser.add_argument("--rft-lr", type=float, default=5e-5, help="also the golds-only control's")
+    parser.add_argument("--dpo-lr", type=float, default=2e-5, help="also GRPO's")
     parser.add_argument(
         "--dpo-beta", type=float, default=2.0, help="for the length-normalised loss (SimPO's scale)"
     )
@@ -277,13 +300,13 @@ def main() -> None:
     shutil.rmtree(run.work, ignore_errors=True)
     run.record("base", "embedded", 0.0)
     sft = run_sft(run, args.sft_lr)
-    dpo = Dpo(args.dpo_lr, args.dpo_beta, args.rpo_alpha)
-    data = run_rounds(run, sft, dpo)
+    recipe = Recipe(args.rft_lr, args.dpo_lr, args.dpo_beta, args.rpo_alpha, run.plan.epochs)
+    data = run_rounds(run, sft, recipe)
     ablation: dict[str, Any] = {}
     if data is not None and "ablation" not in args.skip:
-        ablation = run_ablation(run, sft, data, dpo)
+        ablation = run_ablation(run, sft, data, recipe)
     if data is not None and "baselines" not in args.skip:
-        run_baselines(run, sft, data, {"sft": args.sft_lr, "dpo": args.dpo_lr})
+        run_baselines(run, sft, data, recipe)
     compare_stages(run.stages)
     write(run, args, ablation, time.perf_counter() - started, name)
 
@@ -297,7 +320,7 @@ def write(run: Run, args: Any, ablation: dict[str, Any], seconds: float, name: s
         "benchmark": "learning_effect", "machine": describe_machine(), "device": run.device,
         "model": "SmolLM2-135M-Instruct (embedded)", "quick": args.quick, "scale": args.scale,
         "plan": vars(run.plan), "settings": {k: v for k, v in vars(args).items() if k != "replot"},
-        "held_out_tasks": len(run.held_out), "default_recipe": "verifier-first DPO rounds (sigmoid_norm)",
+        "held_out_tasks": len(run.held_out), "default_recipe": "rounds of RFT on verified samples, then DPO (sigmoid_norm + rpo_alpha) on verified-vs-failed pairs",
         "default_vs_sft": default.get("vs_sft") if default else None,
         "gain_points_over_sft": round(100 * (default["execution_accuracy"] - sft["execution_accuracy"]), 1)
         if default and sft else None,
@@ -305,6 +328,11 @@ def write(run: Run, args: Any, ablation: dict[str, Any], seconds: float, name: s
         "ablation": ablation, "stages": run.stages, "wall_seconds": round(seconds, 1),
         "partial": partial,
     }  # fmt: skip
+    rft, golds = evaluated.get("round1_rft"), evaluated.get("sft_golds")
+    if rft and golds:  # the same questions: the model's own verified answers vs their golds
+        result["own_verified_answers_vs_golds"] = {
+            "round1_rft": rft["execution_accuracy"], "sft_golds": golds["execution_accuracy"],
+            **paired_change(golds["passed_task_ids"], rft["passed_task_ids"])}  # fmt: skip
     result["targets"] = targets(result, sft, default)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
