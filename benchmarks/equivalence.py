@@ -1,8 +1,10 @@
 """Do verdicts tell equivalent rewrites of a gold from wrong ones? Per verification mode.
 
     python -m benchmarks.equivalence [--limit 300] [--seed 0] [--modes original,suite,counterexample]
+                                     [--dataset spider|kaggledbqa]
 
-For a seeded sample of Spider dev golds (all 972 usable ones with --limit 0), rewrites that are
+For a seeded sample of Spider dev golds (all 972 usable ones with --limit 0; or the 87
+KaggleDBQA golds on its 3 real-world databases, data the rewrites were not tuned on), rewrites that are
 equivalent by construction and rewrites that are wrong by construction are generated with
 sqlglot (benchmarks/rewrites.py), and each is verified against its gold with the `strict`
 profile in these modes: the original database only, with a test suite, with counterexample
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -43,16 +46,33 @@ RUN_ERRORS = {Reason.PARSE_ERROR, Reason.BIND_ERROR, Reason.RUNTIME_ERROR, Reaso
               Reason.TIMEOUT, Reason.RESOURCE_LIMIT}  # fmt: skip
 
 
-def build(spider: Path, limit: int, seed: int) -> tuple[list[SqlTask], list[Candidate], dict]:
-    rows = json.loads((spider / "dev.json").read_text())
-    usable = [(i, r) for i, r in enumerate(rows)
-              if (spider / "database" / r["db_id"] / f"{r['db_id']}.sqlite").is_file()]  # fmt: skip
+DATASETS = {
+    # name: (folder under realdata, files of {db_id, question, query} rows, databases folder)
+    "spider": ("spider", ("dev.json",), "database"),
+    "kaggledbqa": ("kaggledbqa", tuple(f"examples/{d}.json" for d in (
+        "GeoNuclearData", "GreaterManchesterCrime", "StudentMathScore")), "databases"),
+}  # fmt: skip
+
+
+def golds(realdata: Path, dataset: str) -> list[tuple[dict[str, Any], Path]]:
+    """(row, database) of every gold whose database is there, in the data set's order."""
+    folder, files, databases = DATASETS[dataset]
+    rows = [r for f in files for r in json.loads((realdata / folder / f).read_text())]
+    found = [(r, realdata / folder / databases / r["db_id"] / f"{r['db_id']}.sqlite") for r in rows]
+    return [(r, db) for r, db in found if db.is_file()]
+
+
+def build(
+    usable: list[tuple[dict[str, Any], Path]], limit: int, seed: int
+) -> tuple[list[SqlTask], list[Candidate], dict]:
+    indexed = list(enumerate(usable))
     chosen = (
-        sorted(random.Random(seed).sample(usable, limit), key=lambda p: p[0]) if limit else usable
+        sorted(random.Random(seed).sample(indexed, limit), key=lambda p: p[0])
+        if limit and limit < len(indexed)
+        else indexed
     )
     tasks, candidates, kinds = [], [], {}
-    for i, row in chosen:
-        db = spider / "database" / row["db_id"] / f"{row['db_id']}.sqlite"
+    for i, (row, db) in chosen:
         gold = row["query"]
         task = SqlTask(f"eq-{i}", row["question"], str(db), (gold,), dialect="sqlite",
                        compare={"profile": "strict"})  # fmt: skip
@@ -145,6 +165,7 @@ def _row(v: Verdict, by_id: dict[str, SqlTask]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--realdata", type=Path, default=REALDATA)
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="spider")
     parser.add_argument("--limit", type=int, default=300, help="golds (0 = all usable)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
@@ -155,10 +176,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "equivalence.json")
     args = parser.parse_args()
     started = time.perf_counter()
-    tasks, candidates, kinds = build(args.realdata / "spider", args.limit, args.seed)
+    tasks, candidates, kinds = build(golds(args.realdata, args.dataset), args.limit, args.seed)
     by_id = {t.task_id: t for t in tasks}
     build_s = time.perf_counter() - started
     result: dict[str, Any] = {"benchmark": "equivalence", "machine": describe_machine(),
+                              "dataset": args.dataset, "command": " ".join(sys.argv[1:]),
                               "golds": len(tasks), "sampled_with_seed": args.seed if args.limit else None,
                               "candidates": len(candidates), "rewrite_seconds": round(build_s, 1),
                               "rewrites_by_kind": dict(Counter(f"{a}:{b}" for a, b in kinds.values())),

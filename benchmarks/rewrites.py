@@ -347,6 +347,24 @@ def provably_equivalent(gold: str, kind: str, sql: str) -> str | None:
     return None
 
 
+def _pins_a_unique_column(tree: exp.Expr, tables: set[str], unique: set[tuple[str, str]]) -> bool:
+    """The WHERE holds `unique_column = literal` as a conjunct: one table, so at most one row."""
+    where = tree.args.get("where")
+    if where is None:
+        return False
+    conjuncts = where.this.flatten() if isinstance(where.this, exp.And) else [where.this]
+    for eq in (c for c in conjuncts if isinstance(c, exp.EQ)):
+        column = next((s for s in (eq.this, eq.expression) if isinstance(s, exp.Column)), None)
+        literal = any(isinstance(s, exp.Literal) for s in (eq.this, eq.expression))
+        if (
+            column is not None
+            and literal
+            and any((t, column.name.lower()) in unique for t in tables)
+        ):
+            return True
+    return False
+
+
 def _without_implied_distinct(tree: exp.Expr) -> str:
     copy = tree.copy()
     for select in copy.find_all(exp.Select):
@@ -370,8 +388,11 @@ def survivor_class(kind: str, sql: str, info: SchemaInfo) -> str:
     tables = {t.name.lower() for t in tree.find_all(exp.Table)}
     selected = {c.name.lower() for s in tree.find_all(exp.Select) for e in s.expressions
                 for c in e.find_all(exp.Column)}  # fmt: skip
-    if "distinct" in kind and any((t, c) in unique for t in tables for c in selected):
+    counted = {c.name.lower() for d in tree.find_all(exp.Distinct) for c in d.find_all(exp.Column)}
+    if "distinct" in kind and any((t, c) in unique for t in tables for c in selected | counted):
         return "distinct_over_a_unique_column (equivalent under the declared or inferred key)"
+    if "distinct" in kind and len(tables) == 1 and _pins_a_unique_column(tree, tables, unique):
+        return "distinct_where_the_where_pins_a_unique_column (at most one row)"
     if kind == "extra_join":
         return "extra_join_one_to_one_in_the_data_rules"
     if kind == "mutant_left_join":
