@@ -355,7 +355,9 @@ def _pins_a_unique_column(tree: exp.Expr, tables: set[str], unique: set[tuple[st
     conjuncts = where.this.flatten() if isinstance(where.this, exp.And) else [where.this]
     for eq in (c for c in conjuncts if isinstance(c, exp.EQ)):
         column = next((s for s in (eq.this, eq.expression) if isinstance(s, exp.Column)), None)
-        literal = any(isinstance(s, exp.Literal) for s in (eq.this, eq.expression))
+        # SQLite reads "Kaiga-4" as a string when no column has that name: a quoted identifier
+        literal = any(isinstance(s, exp.Literal) or (s is not column and isinstance(s, exp.Column)
+                      and s.this.quoted) for s in (eq.this, eq.expression))  # fmt: skip
         if (
             column is not None
             and literal
