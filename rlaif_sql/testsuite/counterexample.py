@@ -45,7 +45,13 @@ from rlaif_sql.testsuite.cache import (
     write_json,
 )
 from rlaif_sql.testsuite.compare_on import GoldQuery, differs
-from rlaif_sql.testsuite.generate import Rows, creation_order, query_literals, write_database
+from rlaif_sql.testsuite.generate import (
+    Rows,
+    creation_order,
+    query_literals,
+    query_order_columns,
+    write_database,
+)
 from rlaif_sql.testsuite.pool import Pool, build_pool, read_rows
 from rlaif_sql.testsuite.schema_info import SchemaInfo
 from rlaif_sql.testsuite.twins import cascade
@@ -55,7 +61,7 @@ from rlaif_sql.verifiers.sql_services import sql_services
 if TYPE_CHECKING:
     from rlaif_sql.verifiers.context import VerifierContext
 
-VERSION = 10
+VERSION = 11
 """Bumped when the search changes, so cached outcomes of an older search are not reused."""
 _COUNTER = itertools.count()
 
@@ -128,17 +134,19 @@ def _search(
     dedupe = options.profile == "spider"
     gold_literals = [v for g in task.gold_sql for v in query_literals(g, task.dialect)]
     gold_tables = {t for g in task.gold_sql for t in query_tables(g, task.dialect)}
-    pools = [(gold_literals, gold_tables, config.seed, config.databases)]
+    gold_order = {c for g in task.gold_sql for c in query_order_columns(g, task.dialect)}
+    pools = [(gold_literals, gold_tables, gold_order, config.seed, config.databases)]
     mine = [v for v in query_literals(candidate, task.engine) if v not in gold_literals]
     if config.extra:
         tables = gold_tables | query_tables(candidate, task.engine)
-        pools.append(([*gold_literals, *mine], tables, config.seed + 7919, config.extra))
+        order = gold_order | set(query_order_columns(candidate, task.engine))
+        pools.append(([*gold_literals, *mine], tables, order, config.seed + 7919, config.extra))
     searched, spent, outcome = 0, 0.0, None
     info: SchemaInfo | None = None
     inferred: tuple[str, ...] = ()
-    for literals, tables, seed, count in pools:
+    for literals, tables, order, seed, count in pools:
         # the pool is built once per gold (or constants) and shared: not this search's budget
-        pool = _pool(task, ctx, config, digest, literals, tables, seed, count)
+        pool = _pool(task, ctx, config, digest, literals, tables, order, seed, count)
         info, inferred = pool.info, pool.inferred
         for db in pool.databases:
             if spent > config.time_budget_s:
@@ -183,10 +191,12 @@ def query_tables(sql: str, dialect: str) -> set[str]:
 
 
 def _pool(task: SqlTask, ctx: VerifierContext, config: CounterexampleConfig, digest: str,
-          literals: list[Any], tables: set[str], seed: int, count: int) -> Pool:  # fmt: skip
+          literals: list[Any], tables: set[str], order: set[str], seed: int,
+          count: int) -> Pool:  # fmt: skip
     services = sql_services(ctx)
     policy = services.policy_for(task)  # denied columns get synthetic values, never the original's
     key = content_key(VERSION, "pool", digest, sorted(map(repr, set(literals))), sorted(tables),
+                      sorted(order),
                       seed, count, config.max_rows, config.realistic, sorted(config.infer_off),
                       config.unique_min_rows,
                       sorted(policy.deny_columns))  # fmt: skip
@@ -195,7 +205,7 @@ def _pool(task: SqlTask, ctx: VerifierContext, config: CounterexampleConfig, dig
         task.db, folder, literals=literals, seed=seed, count=count, max_rows=config.max_rows,
         realistic=config.realistic, infer_off=config.infer_off,
         unique_min_rows=config.unique_min_rows, tables=tables,
-        hidden=policy.column_denied))  # fmt: skip
+        hidden=policy.column_denied, order_columns=order))  # fmt: skip
 
 
 def _explain(

@@ -267,6 +267,21 @@ def _create_views(run: Any, views: Sequence[str], error: type[Exception]) -> Non
         pending = failed
 
 
+def query_order_columns(sql: str, dialect: str) -> list[str]:
+    """Lower-case names of the plain columns a query orders by (sqlglot)."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except (sqlglot.errors.SqlglotError, RecursionError):
+        return []
+    found = (
+        o.this.name.lower() for o in tree.find_all(exp.Ordered) if isinstance(o.this, exp.Column)
+    )
+    return sorted(set(found))
+
+
 def query_literals(sql: str, dialect: str) -> list[Any]:
     """String and number constants of a query (sqlglot), for `draw_rows`."""
     import sqlglot

@@ -71,6 +71,7 @@ def build_pool(
     db: str | Path, folder: Path, *, literals: Sequence[Any], seed: int, count: int,
     max_rows: int, realistic: bool, infer_off: Collection[str] = (), unique_min_rows: int = 10,
     tables: Collection[str] | None = None, hidden: Callable[[str, str], bool] | None = None,
+    order_columns: Collection[str] = (),
 ) -> Pool:  # fmt: skip
     """The pool in `folder`, drawn and written there unless a manifest already lists it.
     With `tables` (lower-case names) only those and the tables their foreign keys point at
@@ -103,8 +104,10 @@ def build_pool(
     drawn += draw_databases(info, values, seed + 2, count - 2 * third, max_rows, literals,
                             realistic, 1, pool_size=3, only=only)  # fmt: skip
     filled = drawn[third : 2 * third]
-    drawn += aimed(info, values, seed + 3, third, max_rows, literals, realistic, only)
+    targeted = aimed(info, values, seed + 3, third, max_rows, literals, realistic, only)
+    drawn += targeted
     drawn += variants(info, filled, literals)
+    drawn += order_twins(info, [*_largest(filled, 3), *_largest(targeted, 3)], order_columns)
     for index, rows in enumerate(drawn):
         path = scratch / f"db{index}{SUFFIX[info.engine]}"
         try:
@@ -158,6 +161,18 @@ def variants(info: SchemaInfo, filled: Sequence[Rows], literals: Sequence[Any]) 
         for rows in filled[:2]:
             out += [b for b in (bulk(info, rows, n - 1), bulk(info, rows, n)) if b is not None]
     return out
+
+
+def order_twins(info: SchemaInfo, bases: Sequence[Rows], columns: Collection[str]) -> list[Rows]:
+    """Twins whose ORDER BY `columns` go past every other value, above and below."""
+    if not columns:
+        return []
+    made = (twins(info, rows, refresh=columns, low=low) for low in (False, True) for rows in bases)
+    return [rows for rows in made if rows is not None]
+
+
+def _largest(databases: Sequence[Rows], n: int) -> list[Rows]:
+    return sorted(databases, key=lambda rows: -sum(map(len, rows.values())))[:n]
 
 
 def with_parents(info: SchemaInfo, tables: Collection[str]) -> set[str]:

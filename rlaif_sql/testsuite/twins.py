@@ -8,7 +8,10 @@ not a foreign key, or with `vary_foreign` a foreign key of a composite key (poin
 another parent row: two flights with the same number from two airlines, two likes of one
 student). Children are not copied: a twin is a new parent no one references.
 
-- `twins`: every row of every table gets a twin (a row matching a filter gets one too).
+- `twins`: every row of every table gets a twin (a row matching a filter gets one too). With
+  `refresh` (a query's ORDER BY columns) each twin also takes a value past every other in
+  those columns, above (or with `low` below): `SELECT DISTINCT x ... ORDER BY y LIMIT 1`
+  then differs from `SELECT x ...`, since SQLite sorts a distinct `x` by its first row's `y`.
 - `bulk`: each table's first row (and the parent rows it points at) and `copies` twins of
   it, so a group holds exactly `copies + 1` rows (`HAVING count(*) > 10` vs `>= 10` needs a group of 10 or 11).
 
@@ -18,24 +21,42 @@ student). Children are not copied: a twin is a new parent no one references.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from rlaif_sql.testsuite.generate import Rows, creation_order
 from rlaif_sql.testsuite.schema_info import ForeignKey, SchemaInfo, TableInfo
 
 
-def twins(info: SchemaInfo, rows: Rows, *, vary_foreign: bool = False) -> Rows | None:
-    """`rows` with a twin of every row; None when no table can have one."""
+def twins(
+    info: SchemaInfo, rows: Rows, *, vary_foreign: bool = False,
+    refresh: Collection[str] = (), low: bool = False,
+) -> Rows | None:  # fmt: skip
+    """`rows` with a twin of every row; None when no table can have one (or, with
+    `refresh`, none has a column of those names to change)."""
     out = {name: list(table_rows) for name, table_rows in rows.items()}
     added = False
     for table in info.tables:
         mine = out.get(table.name) or []
+        ordered = _refreshable(table, refresh)
+        if refresh and not ordered:
+            continue
         for row in list(mine):
             twin = _twin(info, table, mine, row, out, vary_foreign)
             if twin is not None:
+                for i in ordered:
+                    seen = [r[i] for r in mine]
+                    twin = (*twin[:i], _past(seen, twin[i], low), *twin[i + 1 :])
                 mine.append(twin)
                 added = True
     return out if added else None
+
+
+def _refreshable(table: TableInfo, names: Collection[str]) -> list[int]:
+    """Positions of the columns named in `names` that no foreign key uses."""
+    foreign = {c.lower() for fk in table.foreign_keys for c in fk.columns}
+    wanted = {n.lower() for n in names} - foreign
+    return [i for i, c in enumerate(table.columns) if c.name.lower() in wanted]
 
 
 def bulk(info: SchemaInfo, rows: Rows, copies: int) -> Rows | None:
@@ -124,6 +145,19 @@ def _other_parent(
                 twin[i] = trial[i]
                 return True
     return False
+
+
+def _past(seen: list[Any], value: Any, low: bool) -> Any:
+    """A value above every one `seen` (or below, `low`), of `value`'s type."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        numbers = [
+            v for v in [*seen, value] if isinstance(v, int | float) and not isinstance(v, bool)
+        ]
+        return min(numbers) - 1 if low else max(numbers) + 1
+    texts = [str(v) for v in [*seen, value] if v is not None]
+    return " " + min(texts) if low else max(texts) + "~"
 
 
 def _fresh(seen: list[Any], value: Any) -> Any:

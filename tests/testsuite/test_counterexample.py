@@ -51,6 +51,15 @@ WRONG = {
     ),
     "empty_result": ("SELECT name FROM staff WHERE salary > 100",
                      "SELECT name FROM staff WHERE salary > 1000"),
+    # SQLite sorts each distinct dept by its first row's salary: needs a dept whose top
+    # salary comes after a lower one, and another dept between them
+    "distinct_top_one": ("SELECT dept FROM staff ORDER BY salary DESC LIMIT 1",
+                         "SELECT DISTINCT dept FROM staff ORDER BY salary DESC LIMIT 1"),
+    "distinct_bottom_one": ("SELECT dept FROM staff ORDER BY salary LIMIT 1",
+                            "SELECT DISTINCT dept FROM staff ORDER BY salary LIMIT 1"),
+    "distinct_top_one_filtered": (
+        "SELECT dept FROM staff WHERE name = 'Bob' ORDER BY salary DESC LIMIT 1",
+        "SELECT DISTINCT dept FROM staff WHERE name = 'Bob' ORDER BY salary DESC LIMIT 1"),
 }  # fmt: skip
 EQUIVALENT = {
     "in_exists": ("SELECT name FROM staff WHERE dept IN (SELECT id FROM dept WHERE name = 'Ops')",

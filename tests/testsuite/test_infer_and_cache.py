@@ -173,6 +173,19 @@ def test_twins_repeat_a_row_with_fresh_keys(org):
     assert cascade(info, out) == out
 
 
+def test_order_twins_go_past_every_value_of_the_order_columns(org):
+    from rlaif_sql.testsuite.twins import twins
+
+    info, _ = infer_constraints(org, read_schema_info(org), min_rows=5)
+    rows = {"dept": [(1, "Ops"), (2, "R&D")], "staff": [(1, "Ann", 1, 10.0), (2, "Bob", 2, 12.5)]}
+    high = twins(info, rows, refresh={"salary", "dept"})  # dept is a foreign key: kept
+    assert high is not None and high["dept"] == rows["dept"]  # no salary column: no twins
+    assert high["staff"][2:] == [(3, "Ann 2", 1, 13.5), (4, "Bob 2", 2, 14.5)]
+    low = twins(info, rows, refresh={"salary"}, low=True)
+    assert low is not None and [r[3] for r in low["staff"][2:]] == [9.0, 8.0]
+    assert twins(info, {"dept": [(1, "Ops")]}, refresh={"salary"}) is None
+
+
 @pytest.mark.parametrize("setting", ["test_suite", "counterexamples"])
 def test_a_misspelled_task_setting_names_the_nearest_option(setting: str) -> None:
     from rlaif_sql.errors import ConfigError
