@@ -54,18 +54,18 @@ DATASETS = {
 }  # fmt: skip
 
 
-def golds(realdata: Path, dataset: str) -> list[tuple[dict[str, Any], Path]]:
-    """(row, database) of every gold whose database is there, in the data set's order."""
+def golds(realdata: Path, dataset: str) -> list[tuple[int, tuple[dict[str, Any], Path]]]:
+    """(position in the data set's files, (row, database)) of every gold whose database is
+    there; the position names the task (`eq-<position>`)."""
     folder, files, databases = DATASETS[dataset]
     rows = [r for f in files for r in json.loads((realdata / folder / f).read_text())]
     found = [(r, realdata / folder / databases / r["db_id"] / f"{r['db_id']}.sqlite") for r in rows]
-    return [(r, db) for r, db in found if db.is_file()]
+    return [(i, (r, db)) for i, (r, db) in enumerate(found) if db.is_file()]
 
 
 def build(
-    usable: list[tuple[dict[str, Any], Path]], limit: int, seed: int
+    indexed: list[tuple[int, tuple[dict[str, Any], Path]]], limit: int, seed: int
 ) -> tuple[list[SqlTask], list[Candidate], dict]:
-    indexed = list(enumerate(usable))
     chosen = (
         sorted(random.Random(seed).sample(indexed, limit), key=lambda p: p[0])
         if limit and limit < len(indexed)
