@@ -94,20 +94,8 @@ def build_pool(
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     written = []
-    # a third may leave tables empty (empty results); a third fills every table a foreign key
-    # lets be filled; a third also draws from 3 values per column (duplicates, ties, boundaries)
-    third = count // 3
     only = with_parents(info, tables) if tables else None
-    drawn = draw_databases(info, values, seed, third, max_rows, literals, realistic, only=only)
-    drawn += draw_databases(info, values, seed + 1, third, max_rows, literals, realistic, 1,
-                            only=only)  # fmt: skip
-    drawn += draw_databases(info, values, seed + 2, count - 2 * third, max_rows, literals,
-                            realistic, 1, pool_size=3, only=only)  # fmt: skip
-    filled = drawn[third : 2 * third]
-    targeted = aimed(info, values, seed + 3, third, max_rows, literals, realistic, only)
-    drawn += targeted
-    drawn += variants(info, filled, literals)
-    drawn += order_twins(info, [*_largest(filled, 3), *_largest(targeted, 3)], order_columns)
+    drawn = _draw_all(info, values, literals, seed, count, max_rows, realistic, only, order_columns)
     for index, rows in enumerate(drawn):
         path = scratch / f"db{index}{SUFFIX[info.engine]}"
         try:
@@ -130,6 +118,26 @@ def build_pool(
     shutil.rmtree(scratch, ignore_errors=True)  # another builder finished the same pool first
     saved = read_json(manifest) or {"databases": []}
     return Pool(info, labels, tuple(str(folder / n) for n in saved["databases"]), seconds)
+
+
+def _draw_all(
+    info: SchemaInfo, values: Any, literals: Sequence[Any], seed: int, count: int, max_rows: int,
+    realistic: bool, only: Collection[str] | None, order_columns: Collection[str],
+) -> list[Rows]:  # fmt: skip
+    """A third may leave tables empty (empty results); a third fills every table a foreign key
+    lets be filled; a third also draws from 3 values per column (duplicates, ties,
+    boundaries); then the aimed databases, the twins and the order twins."""
+    third = count // 3
+    drawn = draw_databases(info, values, seed, third, max_rows, literals, realistic, only=only)
+    drawn += draw_databases(info, values, seed + 1, third, max_rows, literals, realistic, 1,
+                            only=only)  # fmt: skip
+    drawn += draw_databases(info, values, seed + 2, count - 2 * third, max_rows, literals,
+                            realistic, 1, pool_size=3, only=only)  # fmt: skip
+    filled = drawn[third : 2 * third]
+    targeted = aimed(info, values, seed + 3, third, max_rows, literals, realistic, only)
+    drawn += targeted
+    drawn += variants(info, filled, literals)
+    return drawn + order_twins(info, [*_largest(filled, 3), *_largest(targeted, 3)], order_columns)
 
 
 def aimed(
