@@ -44,7 +44,7 @@ def plot(stages: list[dict[str, Any]], path: Path) -> None:
     ran = [100 * (s["reasons"].get("ok", 0) + s["reasons"].get("wrong_result", 0)) / max(1, sum(s["reasons"].values()))
            for s in shown]  # fmt: skip
     matched = [100 * (s["execution_accuracy"] or 0) for s in shown]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
     x = range(len(names))
     left.bar([i - 0.2 for i in x], ran, width=0.4, color="#8da0cb", label="ran under the policy")
     left.bar([i + 0.2 for i in x], matched, width=0.4, color="#4c72b0", label="matched the gold")
@@ -54,6 +54,10 @@ def plot(stages: list[dict[str, Any]], path: Path) -> None:
     left.legend(fontsize=8)
     right.bar(names, [s["median_response_chars"] or 0 for s in shown], color="#dd8452")
     right.set_ylabel("median response length (chars)")
+    for axis in (left, right):
+        axis.tick_params(axis="x", labelrotation=45, labelsize=8)
+        for label in axis.get_xticklabels():
+            label.set_horizontalalignment("right")
     fig.suptitle("SmolLM2-135M on the revenue held-out split")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
