@@ -7,6 +7,7 @@ neither imports the other.
 from __future__ import annotations
 
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -56,14 +57,28 @@ interpreter lock (Python's default is 5 ms, more than a typical query): the answ
 and the worker given its next query while another thread parses."""
 
 
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_before = 0.0
+
+
 @contextmanager
 def _short_switch_interval() -> Iterator[None]:
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, SWITCH_INTERVAL_S))
+    """Counted, so overlapping runs (two `verify_many` generators consumed in turn, or in two
+    threads) restore the caller's interval only when the last one ends."""
+    global _switch_users, _switch_before
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_before = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_before, SWITCH_INTERVAL_S))
+        _switch_users += 1
     try:
         yield
     finally:
-        sys.setswitchinterval(before)
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_before)
 
 
 WINDOW_PER_WORKER = 8

@@ -4,13 +4,14 @@ summaries are tallied, not kept."""
 from __future__ import annotations
 
 import json
+import sys
 
 from rlaif_sql.metrics import Tally, summarize
 from rlaif_sql.models import Candidate, Reason, Verdict
 from rlaif_sql.verifiers.context import VerifierContext, VerifyConfig
 from rlaif_sql.verify import verify_many
 from rlaif_sql.verify_file import verify_to_file
-from rlaif_sql.verify_local import WINDOW_PER_WORKER
+from rlaif_sql.verify_local import SWITCH_INTERVAL_S, WINDOW_PER_WORKER, _short_switch_interval
 
 
 def counted(total: int, seen: list[int]):
@@ -67,3 +68,14 @@ def test_tally_gives_the_summary_of_the_whole_list():
     assert (summary.total, summary.abstained, summary.pass_rate) == (3, 1, 0.5)
     assert summary.row_count_accuracy == 0.5
     assert tally.first is verdicts[0]
+
+
+def test_overlapping_runs_restore_the_switch_interval_when_the_last_ends() -> None:
+    before = sys.getswitchinterval()
+    first, second = _short_switch_interval(), _short_switch_interval()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # ends first: the second run still wants the short one
+    assert sys.getswitchinterval() == SWITCH_INTERVAL_S
+    second.__exit__(None, None, None)
+    assert sys.getswitchinterval() == before
