@@ -244,6 +244,24 @@ def main() -> None:
     print(f"written to {out}")
 
 
+RAW, RAW_SAMPLES = "raw_in_process", "samples_raw_in_process"
+RATIOS = {  # name: (arm, arm it is divided by, digits); the median seconds of each
+    "sandbox_1_worker_vs_raw": ("sandbox_1_worker", RAW, 3),
+    "sandbox_2_workers_vs_raw": ("sandbox_2_worker", RAW, 3),
+    "verify_1_worker_vs_raw": ("verify_1_worker", RAW, 3),
+    "verify_2_workers_vs_raw": ("verify_2_worker", RAW, 3),
+    "verify_2_checker_processes_vs_raw": ("verify_2_worker_checker_processes", RAW, 3),
+    "verify_2_checker_processes_vs_1_worker_throughput": (
+        "verify_1_worker", "verify_2_worker_checker_processes", 3),
+    "verify_2_vs_1_worker_throughput": ("verify_1_worker", "verify_2_worker", 3),
+    "samples_verify_1_worker_vs_raw": ("samples_verify_1_worker", RAW_SAMPLES, 3),
+    "samples_verify_2_workers_vs_raw": ("samples_verify_2_worker", RAW_SAMPLES, 3),
+    "samples_verify_2_vs_1_worker_throughput": (
+        "samples_verify_1_worker", "samples_verify_2_worker", 3),
+    "naive_vs_sandbox_1_worker": ("naive_process_per_query", "sandbox_1_worker", 1),
+}  # fmt: skip
+
+
 def report(
     args: argparse.Namespace, times: dict[str, list[float]], ok: dict[str, int],
     verdicts: dict[str, list[tuple[bool, str]]], n: int, n_samples: int,
@@ -252,7 +270,6 @@ def report(
     median = {arm: statistics.median(values) for arm, values in times.items()}
     count = {arm: n_samples if arm.startswith("samples") else n for arm in median}
     per = {arm: seconds / count[arm] for arm, seconds in median.items()}
-    raw, raw_samples = median["raw_in_process"], median["samples_raw_in_process"]
     reasons = Counter(reason for _, reason in verdicts["samples_verify_1"])
     return {
         "benchmark": "sql_throughput",
@@ -271,31 +288,7 @@ def report(
         "ms_per_candidate": {k: round(v * 1000, 4) for k, v in per.items()},
         "candidates_per_s": {k: round(1 / v, 1) for k, v in per.items()},
         "ratios": {
-            "sandbox_1_worker_vs_raw": round(median["sandbox_1_worker"] / raw, 3),
-            "sandbox_2_workers_vs_raw": round(median["sandbox_2_worker"] / raw, 3),
-            "verify_1_worker_vs_raw": round(median["verify_1_worker"] / raw, 3),
-            "verify_2_workers_vs_raw": round(median["verify_2_worker"] / raw, 3),
-            "verify_2_checker_processes_vs_raw": round(
-                median["verify_2_worker_checker_processes"] / raw, 3
-            ),
-            "verify_2_checker_processes_vs_1_worker_throughput": round(
-                median["verify_1_worker"] / median["verify_2_worker_checker_processes"], 3
-            ),
-            "verify_2_vs_1_worker_throughput": round(
-                median["verify_1_worker"] / median["verify_2_worker"], 3
-            ),
-            "samples_verify_1_worker_vs_raw": round(
-                median["samples_verify_1_worker"] / raw_samples, 3
-            ),
-            "samples_verify_2_workers_vs_raw": round(
-                median["samples_verify_2_worker"] / raw_samples, 3
-            ),
-            "samples_verify_2_vs_1_worker_throughput": round(
-                median["samples_verify_1_worker"] / median["samples_verify_2_worker"], 3
-            ),
-            "naive_vs_sandbox_1_worker": round(
-                median["naive_process_per_query"] / median["sandbox_1_worker"], 1
-            ),
+            name: round(median[a] / median[b], digits) for name, (a, b, digits) in RATIOS.items()
         },
     }
 
