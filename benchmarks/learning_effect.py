@@ -5,11 +5,11 @@
 Stages (every one evaluated greedily on the same held-out split, McNemar vs its parent):
 1. base: the embedded SmolLM2-135M-Instruct;
 2. sft: warm start on the golds of the first --sft-tasks train questions (loss on the answer);
-3. default recipe, --rounds rounds from the SFT checkpoint: sample the current model on new
-   train questions (--samples per question over a temperature ladder, no gold shown), verify;
-   fine-tune on the verified answers (RFT: `round1_rft`), then DPO on verified-vs-failed pairs
-   (hard negatives) with the length-normalised loss (beta on SimPO's scale) plus the chosen
-   side's NLL (TRL's rpo_alpha) (`round1`, `round2`, ...);
+3. default recipe, --rounds rounds (default 1) from the SFT checkpoint: sample the current model
+   on new train questions (--samples per question over a temperature ladder, no gold shown),
+   verify; fine-tune on the verified answers (RFT: `round1_rft`), then DPO on verified-vs-failed
+   pairs (hard negatives, the chosen side never the longer) with the length-normalised loss
+   (beta on SimPO's scale) plus the chosen side's NLL (TRL's rpo_alpha) (`round1`, ...);
 4. from the SFT checkpoint on round 1's questions: sft_golds (fine-tuning on the golds of the
    same questions, same lr and steps as round 1's RFT: what the golds alone do) and
    grpo_dense (GRPO with partial-credit verifier rewards);
@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 import shutil
+import statistics
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,7 +46,7 @@ class Plan:
     sft_tasks: int = 128
     sft_epochs: int = 2
     sft_max_steps: int = -1  # -1: all epochs
-    rounds: int = 2
+    rounds: int = 1  # round 2 on the SFT set's questions undid round 1 (docs/learning-effect.md)
     round_questions: int = 112  # round 1: every train question the SFT set leaves out
     samples: int = 8
     epochs: int = 2  # over a round's verified answers (RFT) and its pairs (DPO), batches of 2
@@ -76,6 +77,7 @@ class Run:
     """One benchmark run: the held-out split, the device, the stages recorded so far."""
 
     def __init__(self, plan: Plan, device: str, work: Path) -> None:
+        from rlaif_sql.kinds.registry import kind_of
         from rlaif_sql.models import load_tasks
         from rlaif_sql.train.common import resolve_device
 
@@ -86,6 +88,7 @@ class Run:
         self.held_out = (
             held[:: max(1, len(held) // plan.held_out)][: plan.held_out] if plan.held_out else held
         )
+        self.gold_chars = {t.task_id: len(kind_of(t).gold_answer(t) or "") for t in self.held_out}
         self.stages: list[dict[str, Any]] = []
         self.on_record: Any = None  # called after each stage: the JSON is written as it goes
 
@@ -112,6 +115,8 @@ class Run:
             "stage": stage, "model": model, "train_seconds": round(seconds, 1), **extra,
             **{k: v for k, v in report.items() if k != "per_check_pass_rate"},
             "passed_by_kind": {k: sum(map(f, passed)) for k, f in kinds.items()},
+            "median_chars_over_gold": statistics.median(
+                n - self.gold_chars[t] for t, n in report["first_response_chars"].items()),
             "full_responses": full, "eval_seconds": round(time.perf_counter() - started, 1),
         })  # fmt: skip
         print(f"{stage}: accuracy {report['execution_accuracy']:.3f}, median chars "
@@ -197,6 +202,7 @@ def run_rounds(run: Run, sft: str, recipe: Recipe) -> Any:
         golds = [Candidate(t.task_id, f"{t.task_id}:gold", f"```sql\n{t.gold_sql[0]}\n```")
                  for t in questions] if run.plan.seed_golds else []  # fmt: skip
         data = sample_round(questions, run.backend(model, full=True), sampling, extra=golds)
+        save_samples(data, run.work / f"round{r}_samples.jsonl")
         first = first or data
         rows, pairs = rft_rows(data), verified_pairs(data)
         info = {**data.summary(), "rft_rows": len(rows), "pairs": len(pairs)}
@@ -215,6 +221,17 @@ def run_rounds(run: Run, sft: str, recipe: Recipe) -> Any:
         run.record(f"round{r}", model, time.perf_counter() - started, round_data=info,
                    parent=parent)  # fmt: skip
     return first
+
+
+def save_samples(data: Any, path: Path) -> None:
+    """A round's samples with their verdicts, to read why a recipe did what it did."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as out:
+        for c in data.candidates:
+            v = data.verdicts.get(c.candidate_id)
+            out.write(json.dumps({"task_id": c.task_id, "candidate_id": c.candidate_id,
+                                  "completion": c.completion, "passed": v and v.passed,
+                                  "reason": v and v.reason.value}) + "\n")  # fmt: skip
 
 
 def run_baselines(run: Run, sft: str, data: Any, recipe: Recipe) -> None:
@@ -277,6 +294,7 @@ def main() -> None:
         default=1.0,
         help="weight of the chosen side's NLL in DPO (0: none)",
     )
+    parser.add_argument("--rounds", type=int, default=Plan.rounds, help="rounds of the recipe")
     parser.add_argument("--skip", default="", help="comma list of: baselines, ablation")
     parser.add_argument("--replot", action="store_true", help="redraw the plot from the JSON")
     args = parser.parse_args()
@@ -287,7 +305,11 @@ def main() -> None:
     from rlaif_sql.errors import ConfigError
 
     try:
-        run = Run(plan_for(args.scale, args.quick), args.device, REPO_ROOT / "runs" / name)
+        if args.rounds < 1:
+            raise ConfigError(f"--rounds {args.rounds}: at least 1")
+        plan = plan_for(args.scale, args.quick)
+        plan = plan if args.quick else replace(plan, rounds=args.rounds)
+        run = Run(plan, args.device, REPO_ROOT / "runs" / name)
     except ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
     started = time.perf_counter()
@@ -356,6 +378,9 @@ def targets(result: dict[str, Any], sft: Any, default: Any) -> dict[str, Any]:
         longer = (default["median_response_chars"] or 0) > (sft["median_response_chars"] or 0)
         out["rl_plus_8_points_p_below_0.05_no_length_growth"] = {
             "gain_points": gain, "mcnemar_p": p, "median_chars_grew": longer,
+            "median_chars_sft_vs_default": [sft["median_response_chars"], default["median_response_chars"]],
+            "median_chars_both_right": default["vs_sft"].get("median_chars_both_right"),
+            "median_chars_over_gold_sft_vs_default": [sft.get("median_chars_over_gold"), default.get("median_chars_over_gold")],
             "met": gain >= 8 and p < 0.05 and not longer}  # fmt: skip
     arms = result["ablation"]
     if {"ablation_verifier", "ablation_thumbs_up", "sft_full"} <= set(arms):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,18 @@ def compare_stages(stages: list[dict[str, Any]]) -> None:
         after["vs_parent"] = {"parent": parent["stage"],
                               **paired_change(parent["passed_task_ids"], after["passed_task_ids"])}  # fmt: skip
         if "sft" in by_name and after["stage"] not in ("sft", "base"):
-            after["vs_sft"] = paired_change(
-                by_name["sft"]["passed_task_ids"], after["passed_task_ids"]
-            )
+            sft = by_name["sft"]
+            after["vs_sft"] = {**paired_change(sft["passed_task_ids"], after["passed_task_ids"]),
+                               "median_chars_both_right": both_right_chars(sft, after)}  # fmt: skip
+
+
+def both_right_chars(a: dict[str, Any], b: dict[str, Any]) -> list[float | None] | None:
+    """Median response length of two stages on the questions both answered right: the same
+    questions, so a difference is how each writes a right answer, not which ones it gets."""
+    both = set(a["passed_task_ids"]) & set(b["passed_task_ids"])
+    if not both or "first_response_chars" not in a or "first_response_chars" not in b:
+        return None
+    return [statistics.median(s["first_response_chars"][t] for t in both) for s in (a, b)]
 
 
 def plot(stages: list[dict[str, Any]], path: Path) -> None:

@@ -3,7 +3,8 @@
 Execution accuracy is pass@1 of the first (lowest-temperature) sample; pass@k uses all `n`
 samples (the unbiased estimator of Chen et al. 2021); verifier best-of-n picks a verified
 sample when there is one, which equals pass@n. Also: pass rate per check, row-count accuracy,
-median response length and the no-SQL (refusal) rate.
+median response length (and each task's first response's length) and the no-SQL (refusal)
+rate.
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def evaluate(
         else None,
         "reasons": summary.reasons,
         "passed_task_ids": sorted(t for t, v in zip(by_task, first, strict=True) if v.passed),
+        "first_response_chars": {
+            t: len(min(group, key=lambda g: g[0])[2].completion) for t, group in by_task.items()
+        },
     }
     if config.n > 1:
         for k in sorted({1, config.n}):

@@ -9,7 +9,8 @@ Strategies (`PairsConfig.strategies`):
 - `all`: every verified x failed combination.
 
 Filters, in order, each counted: identical or equivalent SQL (sqlglot-normalised), near
-duplicates, length-skewed pairs, verifier-judge conflicts (the judge preferred the failed
+duplicates, length-skewed pairs, a chosen side longer than the rejected (when
+`chosen_not_longer`), verifier-judge conflicts (the judge preferred the failed
 side when asked), then `max_pairs_per_task`. Ties and low margins never become pairs; the
 judge step counts them.
 """
@@ -42,6 +43,9 @@ class PairsConfig:
     """Drop pairs whose longer side is more than this many times the shorter (length bias)."""
     near_duplicate: float = 0.97
     """Drop pairs whose normalised texts are at least this similar (difflib ratio)."""
+    chosen_not_longer: bool = False
+    """Drop pairs whose chosen answer is longer than the rejected, so the pairs cannot teach
+    that longer wins."""
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -218,6 +222,8 @@ def _filter(
     lengths = sorted((len(chosen.completion) or 1, len(rejected.completion) or 1))
     if lengths[1] / lengths[0] > config.max_length_ratio:
         return "length_skewed"
+    if config.chosen_not_longer and len(chosen.completion) > len(rejected.completion):
+        return "chosen_longer"
     if (chosen.candidate_id, rejected.candidate_id) in conflicted:
         return "verifier_judge_conflict"
     return None

@@ -55,10 +55,13 @@ def sample_round(tasks: Sequence[Task], backend: Backend, config: SamplingConfig
     return RoundData({t.task_id: t for t in tasks}, tuple(sampled), verdicts)
 
 
-def verified_pairs(data: RoundData, *, max_pairs_per_task: int = 2) -> list[dict[str, Any]]:
-    """prompt/chosen/rejected rows: each verified sample vs its most similar failed one."""
+def verified_pairs(data: RoundData, *, max_pairs_per_task: int = 2,
+                   chosen_not_longer: bool = True) -> list[dict[str, Any]]:  # fmt: skip
+    """prompt/chosen/rejected rows: each verified sample vs its most similar failed one; by
+    default only pairs whose chosen side is not longer than the rejected (right answers are
+    often longer than wrong ones, which otherwise teaches length along with correctness)."""
     config = PairsConfig(strategies=("verified_vs_failed",), max_pairs_per_task=max_pairs_per_task,
-                         max_length_ratio=4.0)  # fmt: skip
+                         max_length_ratio=4.0, chosen_not_longer=chosen_not_longer)  # fmt: skip
     pairs = build_pairs(data.tasks, data.candidates, data.verdicts, [], [], config).pairs
     cands = {c.candidate_id: c for c in data.candidates}
     return [_row(data.tasks[p["task_id"]], cands[p["chosen_id"]].completion,
