@@ -255,7 +255,7 @@ def run_baselines(run: Run, sft: str, data: Any, recipe: Recipe) -> None:
 def run_ablation(run: Run, sft: str, data: Any, recipe: Recipe) -> dict[str, Any]:
     from rlaif_sql.train.recipes import thumbs_up_pairs, verified_pairs
 
-    verifier = verified_pairs(data, max_pairs_per_task=1)
+    verifier = verified_pairs(data)  # the recipe's pairs; the chosen side never the longer
     thumbs = thumbs_up_pairs(data, limit=len(verifier))
     n = min(len(verifier), len(thumbs))
     if n == 0:
