@@ -61,7 +61,7 @@ from rlaif_sql.verifiers.sql_services import sql_services
 if TYPE_CHECKING:
     from rlaif_sql.verifiers.context import VerifierContext
 
-VERSION = 11
+VERSION = 12
 """Bumped when the search changes, so cached outcomes of an older search are not reused."""
 _COUNTER = itertools.count()
 

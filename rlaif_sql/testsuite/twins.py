@@ -6,7 +6,9 @@ count(*) >= 2` from `> 2` apart. A twin repeats a row and changes, per unique se
 key, UNIQUE, inferred unique) it would break, one column to a fresh value: a column that is
 not a foreign key, or with `vary_foreign` a foreign key of a composite key (pointed at
 another parent row: two flights with the same number from two airlines, two likes of one
-student). Children are not copied: a twin is a new parent no one references.
+student). A row whose one-column key is a foreign key (a one-to-one table) is twinned
+together with the parent row it points at. Children are not copied: a twin is a new parent no one
+references.
 
 - `twins`: every row of every table gets a twin (a row matching a filter gets one too). With
   `refresh` (a query's ORDER BY columns) each twin also takes a value past every other in
@@ -100,7 +102,7 @@ def _first_rows(info: SchemaInfo, rows: Rows) -> Rows:
 
 def _twin(
     info: SchemaInfo, table: TableInfo, mine: list[tuple[Any, ...]], row: tuple[Any, ...], rows: Rows,
-    vary_foreign: bool,
+    vary_foreign: bool, with_parent: bool = True,
 ) -> tuple[Any, ...] | None:  # fmt: skip
     names = [c.name.lower() for c in table.columns]
     foreign = {c.lower(): fk for fk in table.foreign_keys for c in fk.columns
@@ -117,11 +119,36 @@ def _twin(
         if vary_foreign and len(index) > 1:
             changed = _other_parent(info, twin, index, names, foreign, rows, taken)
         free = [i for i in index if names[i] not in foreign]
+        if not changed and not free and with_parent and len(index) == 1:
+            changed = _with_parent_twin(info, twin, index[0], names, foreign, rows)
         if not changed and not free:
             return None
         if not changed:
             twin[free[-1]] = _fresh([r[free[-1]] for r in mine], twin[free[-1]])
     return tuple(twin)
+
+
+def _with_parent_twin(
+    info: SchemaInfo, twin: list[Any], i: int, names: list[str], foreign: dict[str, ForeignKey], rows: Rows,
+) -> bool:  # fmt: skip
+    """A row whose key is its foreign key (one-to-one: `cars_data.Id` -> `car_names.MakeId`)
+    gets its twin with a twin of the parent row it points at, added to the parent's rows and
+    pointed at instead: a second car of the same model, with its own data row. False when
+    the parent row has no twin of its own."""
+    fk = foreign[names[i]]
+    parent = {name.lower(): name for name in rows}.get(fk.ref_table.lower())
+    if parent is None:
+        return False
+    table = info.table(fk.ref_table)
+    ref = [c.name.lower() for c in table.columns].index(fk.ref_columns[0].lower())
+    theirs = rows[parent]
+    row = next((r for r in theirs if r[ref] == twin[i]), None)
+    new = None if row is None else _twin(info, table, theirs, row, rows, False, False)
+    if new is None or new[ref] is None or new[ref] == twin[i]:
+        return False
+    theirs.append(new)
+    twin[i] = new[ref]
+    return True
 
 
 def _other_parent(

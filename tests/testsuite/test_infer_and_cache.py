@@ -186,6 +186,25 @@ def test_order_twins_go_past_every_value_of_the_order_columns(org):
     assert twins(info, {"dept": [(1, "Ops")]}, refresh={"salary"}) is None
 
 
+def test_a_one_to_one_row_is_twinned_with_its_parent(tmp_path):
+    """`cars_data.Id` is both its key and a foreign key to `car_names`: its twin needs a new
+    car to belong to, a twin of its own car (Spider's car_1: `SELECT DISTINCT Model ... ORDER
+    BY mpg DESC LIMIT 1` needs one model on two cars, each with its data row)."""
+    from rlaif_sql.testsuite.twins import twins
+
+    db = tmp_path / "cars.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE car (id INTEGER PRIMARY KEY, model TEXT)")
+        conn.execute("CREATE TABLE car_data (id INTEGER PRIMARY KEY REFERENCES car (id), mpg REAL)")
+    conn.close()
+    info = read_schema_info(db)
+    rows = {"car": [(1, "vw"), (2, "bmw")], "car_data": [(1, 30.0), (2, 25.0)]}
+    twinned = twins(info, rows, refresh={"mpg"})
+    assert twinned is not None
+    assert twinned["car"] == [(1, "vw"), (2, "bmw"), (3, "vw"), (4, "bmw")]
+    assert twinned["car_data"] == [(1, 30.0), (2, 25.0), (3, 31.0), (4, 32.0)]
+
+
 @pytest.mark.parametrize("setting", ["test_suite", "counterexamples"])
 def test_a_misspelled_task_setting_names_the_nearest_option(setting: str) -> None:
     from rlaif_sql.errors import ConfigError
