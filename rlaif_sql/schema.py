@@ -17,6 +17,7 @@ Schema = dict[str, dict[str, str]]
 SQLITE_SUFFIXES = frozenset({".sqlite", ".sqlite3", ".db"})
 
 
+@lru_cache(maxsize=4096)  # asked several times per candidate; Path parsing is not free
 def engine_for(db: str | Path) -> str:
     """'sqlite' for .sqlite/.sqlite3/.db files, else 'duckdb'."""
     return "sqlite" if Path(db).suffix.lower() in SQLITE_SUFFIXES else "duckdb"

@@ -128,7 +128,12 @@ def _hashable(value: Any) -> Any:
     return value
 
 
+_SCALARS = frozenset({int, float, str, bool, type(None), bytes})
+
+
 def _hashable_row(row: Sequence[Any]) -> tuple[Any, ...]:
+    if all(type(v) in _SCALARS for v in row):  # nearly every row: no nested values to freeze
+        return tuple(row)
     return tuple(_hashable(v) for v in row)
 
 
