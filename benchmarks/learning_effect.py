@@ -8,8 +8,9 @@ Stages (every one evaluated greedily on the same held-out split, McNemar vs its 
 3. default recipe, --rounds rounds (default 1) from the SFT checkpoint: sample the current model
    on new train questions (--samples per question over a temperature ladder, no gold shown),
    verify; fine-tune on the verified answers (RFT: `round1_rft`), then DPO on verified-vs-failed
-   pairs (hard negatives, the chosen side never the longer) with the length-normalised loss
-   (beta on SimPO's scale) plus the chosen side's NLL (TRL's rpo_alpha) (`round1`, ...);
+   pairs (hard negatives) with the length-normalised loss (beta on SimPO's scale) plus the
+   chosen side's NLL (TRL's rpo_alpha) (`round1`, ...); tried beside it, the same DPO on only
+   the pairs whose chosen side is not the longer (`dpo_length_matched`);
 4. from the SFT checkpoint on round 1's questions: sft_golds (fine-tuning on the golds of the
    same questions, same lr and steps as round 1's RFT: what the golds alone do) and
    grpo_dense (GRPO with partial-credit verifier rewards);
@@ -212,6 +213,7 @@ def run_rounds(run: Run, sft: str, recipe: Recipe) -> Any:
             break
         parent = "sft" if r == 1 else f"round{r - 1}"
         model = recipe.rft(run, f"rft{r}", model, rows)
+        rft = model
         if r == 1:  # DPO's own share of the round, measured against this
             run.record("round1_rft", model, time.perf_counter() - started, parent=parent,
                        round_data=info)  # fmt: skip
@@ -220,7 +222,22 @@ def run_rounds(run: Run, sft: str, recipe: Recipe) -> Any:
             model = recipe.dpo(run, f"dpo{r}", model, pairs)
         run.record(f"round{r}", model, time.perf_counter() - started, round_data=info,
                    parent=parent)  # fmt: skip
+        if r == 1:
+            length_matched(run, recipe, rft, data)
     return first
+
+
+def length_matched(run: Run, recipe: Recipe, rft: str, data: Any) -> None:
+    """Tried beside the default: round 1's DPO on only the pairs whose chosen side is not
+    the longer (`dpo_length_matched`), so the pairs cannot teach length."""
+    from rlaif_sql.train.recipes import verified_pairs
+
+    pairs = verified_pairs(data, chosen_not_longer=True)
+    if pairs:
+        started = time.perf_counter()
+        model = recipe.dpo(run, "dpo_length_matched", rft, pairs)
+        run.record("dpo_length_matched", model, time.perf_counter() - started,
+                   parent="round1_rft", pairs=len(pairs))  # fmt: skip
 
 
 def save_samples(data: Any, path: Path) -> None:
@@ -255,7 +272,7 @@ def run_baselines(run: Run, sft: str, data: Any, recipe: Recipe) -> None:
 def run_ablation(run: Run, sft: str, data: Any, recipe: Recipe) -> dict[str, Any]:
     from rlaif_sql.train.recipes import thumbs_up_pairs, verified_pairs
 
-    verifier = verified_pairs(data)  # the recipe's pairs; the chosen side never the longer
+    verifier = verified_pairs(data, max_pairs_per_task=1)
     thumbs = thumbs_up_pairs(data, limit=len(verifier))
     n = min(len(verifier), len(thumbs))
     if n == 0:

@@ -56,10 +56,9 @@ def sample_round(tasks: Sequence[Task], backend: Backend, config: SamplingConfig
 
 
 def verified_pairs(data: RoundData, *, max_pairs_per_task: int = 2,
-                   chosen_not_longer: bool = True) -> list[dict[str, Any]]:  # fmt: skip
-    """prompt/chosen/rejected rows: each verified sample vs its most similar failed one; by
-    default only pairs whose chosen side is not longer than the rejected (right answers are
-    often longer than wrong ones, which otherwise teaches length along with correctness)."""
+                   chosen_not_longer: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+    """prompt/chosen/rejected rows: each verified sample vs its most similar failed one
+    (`chosen_not_longer`: only pairs whose chosen side is not the longer)."""
     config = PairsConfig(strategies=("verified_vs_failed",), max_pairs_per_task=max_pairs_per_task,
                          max_length_ratio=4.0, chosen_not_longer=chosen_not_longer)  # fmt: skip
     pairs = build_pairs(data.tasks, data.candidates, data.verdicts, [], [], config).pairs

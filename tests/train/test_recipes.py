@@ -50,16 +50,16 @@ def test_verified_pairs_and_rft_rows_use_only_verified_answers(round_data: Round
     gold = f"```sql\n{task.gold_sql[0]}\n```"
     assert round_data.summary() == {"questions": 1, "samples": 4, "verified": 1,
                                     "questions_with_a_verified_sample": 1}  # fmt: skip
-    pairs = verified_pairs(round_data, chosen_not_longer=False)
+    pairs = verified_pairs(round_data)
     assert [p["chosen"] for p in pairs] == [gold]
     assert all(p["rejected"] != gold for p in pairs)
     rows = rft_rows(round_data)
     assert [r["completion"][0]["content"] for r in rows] == [gold]
 
 
-def test_verified_pairs_never_prefer_the_longer_answer_unless_asked(round_data: RoundData) -> None:
+def test_verified_pairs_can_refuse_to_prefer_the_longer_answer(round_data: RoundData) -> None:
     """The gold's nearest failed sample is the gold without its WHERE, shorter: a pair that
-    teaches "longer wins" along with "right wins", kept only when `chosen_not_longer` is off."""
+    teaches "longer wins" along with "right wins", dropped with `chosen_not_longer`."""
     task = next(iter(round_data.tasks.values()))
     gold = task.gold_sql[0]
     assert " WHERE " in gold
@@ -70,9 +70,9 @@ def test_verified_pairs_never_prefer_the_longer_answer_unless_asked(round_data: 
         verdicts = {v.candidate_id: v for v in verify_many([task], cands, ctx=ctx)}
     assert [v.passed for v in verdicts.values()] == [True, False]
     data = replace(round_data, candidates=tuple(cands), verdicts=verdicts)
-    [free] = verified_pairs(data, chosen_not_longer=False)
+    [free] = verified_pairs(data)
     assert len(free["chosen"]) > len(free["rejected"])
-    assert verified_pairs(data) == []
+    assert verified_pairs(data, chosen_not_longer=True) == []
 
 
 def test_the_thumbs_up_labeller_prefers_long_assertive_answers(round_data: RoundData) -> None:
