@@ -172,10 +172,12 @@ def variants(info: SchemaInfo, filled: Sequence[Rows], literals: Sequence[Any]) 
 
 
 def order_twins(info: SchemaInfo, bases: Sequence[Rows], columns: Collection[str]) -> list[Rows]:
-    """Twins whose ORDER BY `columns` go past every other value, above and below."""
+    """Twins whose ORDER BY `columns` go past every other value, above and below, in row
+    order and inverted."""
     if not columns:
         return []
-    made = (twins(info, rows, refresh=columns, low=low) for low in (False, True) for rows in bases)
+    made = (twins(info, rows, refresh=columns, low=low, inverted=inverted)
+            for inverted in (False, True) for low in (False, True) for rows in bases)  # fmt: skip
     return [rows for rows in made if rows is not None]
 
 

@@ -12,8 +12,9 @@ references.
 
 - `twins`: every row of every table gets a twin (a row matching a filter gets one too). With
   `refresh` (a query's ORDER BY columns) each twin also takes a value past every other in
-  those columns, above (or with `low` below): `SELECT DISTINCT x ... ORDER BY y LIMIT 1`
-  then differs from `SELECT x ...`, since SQLite sorts a distinct `x` by its first row's `y`.
+  those columns, above (or with `low` below), in row order or `inverted`: `SELECT DISTINCT x
+  ... ORDER BY y LIMIT 1` then differs from `SELECT x ...`, since SQLite sorts a distinct
+  `x` by its first row's `y`.
 - `bulk`: each table's first row (and the parent rows it points at) and `copies` twins of
   it, so a group holds exactly `copies + 1` rows (`HAVING count(*) > 10` vs `>= 10` needs a group of 10 or 11).
 
@@ -32,10 +33,14 @@ from rlaif_sql.testsuite.schema_info import ForeignKey, SchemaInfo, TableInfo
 
 def twins(
     info: SchemaInfo, rows: Rows, *, vary_foreign: bool = False,
-    refresh: Collection[str] = (), low: bool = False,
+    refresh: Collection[str] = (), low: bool = False, inverted: bool = False,
 ) -> Rows | None:  # fmt: skip
     """`rows` with a twin of every row; None when no table can have one (or, with
-    `refresh`, none has a column of those names to change)."""
+    `refresh`, none has a column of those names to change). With `refresh` the twins go past
+    every value one after another, in row order, or with `inverted` in the reverse order of
+    their rows' values (the lowest row's twin goes farthest): between the two, a `SELECT
+    DISTINCT x ... ORDER BY y LIMIT 1` differs from `SELECT x` wherever two rows it reads
+    hold different `x`."""
     out = {name: list(table_rows) for name, table_rows in rows.items()}
     added = False
     for table in info.tables:
@@ -43,15 +48,34 @@ def twins(
         ordered = _refreshable(table, refresh)
         if refresh and not ordered:
             continue
-        for row in list(mine):
+        originals = list(mine)
+        steps = {i: _inverted_steps([r[i] for r in originals], low) for i in ordered}
+        for n, row in enumerate(originals):
             twin = _twin(info, table, mine, row, out, vary_foreign)
             if twin is not None:
                 for i in ordered:
-                    seen = [r[i] for r in mine]
-                    twin = (*twin[:i], _past(seen, twin[i], low), *twin[i + 1 :])
+                    past = (_past([r[i] for r in originals], twin[i], low, steps[i][n]) if inverted
+                            else _past([r[i] for r in mine], twin[i], low))  # fmt: skip
+                    twin = (*twin[:i], past, *twin[i + 1 :])
                 mine.append(twin)
                 added = True
     return out if added else None
+
+
+def _inverted_steps(values: list[Any], low: bool) -> list[int]:
+    """How far past the others each row's twin goes: 1 for the row that is already farthest
+    (highest, or with `low` lowest), len(values) for the one farthest the other way."""
+
+    def key(n: int) -> tuple[int, Any]:
+        v = values[n]
+        number = isinstance(v, int | float) and not isinstance(v, bool)
+        return (0, v) if number else (2, "") if v is None else (1, str(v))
+
+    order = sorted(range(len(values)), key=key, reverse=not low)  # farthest first
+    steps = [0] * len(values)
+    for rank, n in enumerate(order):
+        steps[n] = rank + 1
+    return steps
 
 
 def _refreshable(table: TableInfo, names: Collection[str]) -> list[int]:
@@ -174,17 +198,17 @@ def _other_parent(
     return False
 
 
-def _past(seen: list[Any], value: Any, low: bool) -> Any:
-    """A value above every one `seen` (or below, `low`), of `value`'s type."""
+def _past(seen: list[Any], value: Any, low: bool, steps: int = 1) -> Any:
+    """A value `steps` past every one `seen`, above (or below, `low`), of `value`'s type."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float):
         numbers = [
             v for v in [*seen, value] if isinstance(v, int | float) and not isinstance(v, bool)
         ]
-        return min(numbers) - 1 if low else max(numbers) + 1
+        return min(numbers) - steps if low else max(numbers) + steps
     texts = [str(v) for v in [*seen, value] if v is not None]
-    return " " + min(texts) if low else max(texts) + "~"
+    return " " * steps + min(texts) if low else max(texts) + "~" * steps
 
 
 def _fresh(seen: list[Any], value: Any) -> Any:

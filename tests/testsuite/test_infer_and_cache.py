@@ -183,6 +183,12 @@ def test_order_twins_go_past_every_value_of_the_order_columns(org):
     assert high["staff"][2:] == [(3, "Ann 2", 1, 13.5), (4, "Bob 2", 2, 14.5)]
     low = twins(info, rows, refresh={"salary"}, low=True)
     assert low is not None and [r[3] for r in low["staff"][2:]] == [9.0, 8.0]
+    # inverted: the lower-paid Ann's twin goes farthest, so the top row is Ann's twin while
+    # Bob's first row stays above Ann's (the DISTINCT/ORDER BY case row order cannot show)
+    inverted = twins(info, rows, refresh={"salary"}, inverted=True)
+    assert inverted is not None and [r[3] for r in inverted["staff"][2:]] == [14.5, 13.5]
+    texts = twins(info, {"dept": [(1, "b"), (2, "a")]}, refresh={"name"}, inverted=True, low=True)
+    assert texts is not None and [r[1] for r in texts["dept"][2:]] == ["  a", " a"]
     assert twins(info, {"dept": [(1, "Ops")]}, refresh={"salary"}) is None
 
 
