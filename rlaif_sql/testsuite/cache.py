@@ -12,11 +12,13 @@ PosixPath('/home/me/.cache/rlaif_sql')
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import hashlib
 import json
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Any, TypeVar
@@ -76,6 +78,24 @@ def write_json(path: Path, value: Any) -> None:
     partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     partial.write_text(json.dumps(value, indent=1, default=_jsonable) + "\n")
     partial.replace(path)
+
+
+def publish(scratch: Path, folder: Path, manifest: str, *, replace: bool = False) -> bool:
+    """Move a finished build, its `manifest` already inside, to `folder` in one rename, so a
+    folder is never seen without its manifest. False when another builder's finished build
+    is there first (`scratch` is left for the caller); `replace` moves an existing one aside
+    (a rebuild). A folder without a manifest is a leftover of an older layout: removed."""
+    there = folder.exists()
+    if there and (replace or not (folder / manifest).is_file()):
+        aside = folder.with_name(f"{folder.name}.{os.getpid()}.{threading.get_ident()}.old")
+        with contextlib.suppress(OSError):  # another builder moved it first
+            folder.rename(aside)
+        shutil.rmtree(aside, ignore_errors=True)
+    try:
+        scratch.rename(folder)
+    except OSError:  # another builder's finished build took the name
+        return False
+    return True
 
 
 def _jsonable(value: Any) -> Any:

@@ -31,7 +31,13 @@ from sqlglot import exp
 from rlaif_sql.errors import ConfigError
 from rlaif_sql.models import SqlTask
 from rlaif_sql.sandboxes.results import ExecutionResult
-from rlaif_sql.testsuite.cache import cache_root, content_key, file_digest, settings_from_value
+from rlaif_sql.testsuite.cache import (
+    cache_root,
+    content_key,
+    file_digest,
+    publish,
+    settings_from_value,
+)
 from rlaif_sql.testsuite.compare_on import same as same_rows
 from rlaif_sql.testsuite.generate import draw_rows, query_literals, write_database
 from rlaif_sql.testsuite.mutate import mutants
@@ -228,26 +234,22 @@ def build_suite(
             plain += 1
         else:
             path.unlink(missing_ok=True)
-    finished = _load(folder)
-    if finished is None:
-        shutil.rmtree(folder, ignore_errors=True)
-        try:
-            scratch.rename(folder)
-        except OSError:  # another builder of the same suite renamed its folder just now
-            finished = _load(folder)
-    if finished is not None:  # another builder of the same suite finished first
-        shutil.rmtree(scratch, ignore_errors=True)
-        return finished
-    databases = tuple(str(folder / p.name) for _, p in kept)
     suite = Suite(
-        task.task_id, databases, tuple(s for s, _ in kept), len(all_mutants), killed_by_original,
-        len(all_mutants) - killed_by_original - len(alive), tuple(alive), tried,
-        round(time.monotonic() - started, 3), sum(Path(d).stat().st_size for d in databases), failed,
+        task.task_id, tuple(str(folder / p.name) for _, p in kept), tuple(s for s, _ in kept),
+        len(all_mutants), killed_by_original, len(all_mutants) - killed_by_original - len(alive),
+        tuple(alive), tried, round(time.monotonic() - started, 3),
+        sum(p.stat().st_size for _, p in kept), failed,
         plain=plain, inferred=inferred, budget_exhausted=out_of_time,
     )  # fmt: skip
-    saved = {**suite.to_dict(), "databases": [Path(d).name for d in databases]}
-    (folder / "suite.json").write_text(json.dumps(saved, indent=2) + "\n")
-    return suite
+    saved = {**suite.to_dict(), "databases": [p.name for _, p in kept]}
+    (scratch / "suite.json").write_text(json.dumps(saved, indent=2) + "\n")
+    if publish(scratch, folder, "suite.json", replace=cached is not None):
+        return suite
+    theirs = _load(folder)  # tasks with the same gold: another builder published first
+    if theirs is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+        return theirs
+    return replace(suite, databases=tuple(str(scratch / p.name) for _, p in kept))
 
 
 def _load(folder: Path) -> Suite | None:

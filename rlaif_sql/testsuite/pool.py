@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlaif_sql.testsuite.cache import file_digest, read_json, write_json
+from rlaif_sql.testsuite.cache import file_digest, publish, read_json, write_json
 from rlaif_sql.testsuite.generate import Rows, draw_databases, write_database
 from rlaif_sql.testsuite.infer import infer_constraints
 from rlaif_sql.testsuite.schema_info import (
@@ -105,19 +105,15 @@ def build_pool(
             continue
         written.append(path.name)
     seconds = round(time.monotonic() - started, 3)
-    if not manifest.is_file():
-        shutil.rmtree(folder, ignore_errors=True)
-        try:
-            scratch.rename(folder)
-            write_json(
-                manifest, {"databases": written, "inferred": list(labels), "seconds": seconds}
-            )
-            return Pool(info, labels, tuple(str(folder / n) for n in written), seconds)
-        except OSError:  # another builder of the same pool renamed its folder just now
-            pass
-    shutil.rmtree(scratch, ignore_errors=True)  # another builder finished the same pool first
-    saved = read_json(manifest) or {"databases": []}
-    return Pool(info, labels, tuple(str(folder / n) for n in saved["databases"]), seconds)
+    write_json(scratch / manifest.name,
+               {"databases": written, "inferred": list(labels), "seconds": seconds})  # fmt: skip
+    if publish(scratch, folder, manifest.name):
+        return Pool(info, labels, tuple(str(folder / n) for n in written), seconds)
+    saved = read_json(manifest)  # another builder of the same pool published first
+    if saved is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+        return Pool(info, labels, tuple(str(folder / n) for n in saved["databases"]), seconds)
+    return Pool(info, labels, tuple(str(scratch / n) for n in written), seconds)
 
 
 def _draw_all(

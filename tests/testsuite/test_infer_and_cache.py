@@ -8,6 +8,7 @@ import os
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,6 +132,50 @@ def test_suites_are_keyed_by_content_and_keep_plain_variants(org, tmp_path):
     assert not suite.budget_exhausted
     schema_only = build_suite(first, VerifierContext(), replace(config, realistic=False))
     assert schema_only.inferred == ()
+
+
+def test_a_suite_folder_appears_with_its_manifest(org, tmp_path, monkeypatch):
+    """Tasks with the same gold share a suite folder. A builder used to publish by renaming
+    its folder into place and writing the manifest after; a second builder that looked in
+    between saw no manifest, deleted the folder, and the first crashed on its own databases
+    (seen with 2 workers on KaggleDBQA). The folder must arrive whole, in one rename."""
+    renamed: list[tuple[str, bool]] = []
+    original = Path.rename
+
+    def rename(self: Path, target: Any) -> Path:
+        out = original(self, target)
+        renamed.append((Path(target).name, (Path(target) / "suite.json").is_file()))
+        return out
+
+    monkeypatch.setattr(Path, "rename", rename)
+    config = SuiteConfig(cache_dir=tmp_path, size=4, candidates=10, plain=2)
+    task = SqlTask("a", "?", str(org), ("SELECT name FROM staff WHERE salary > 10",),
+                   dialect="sqlite")  # fmt: skip
+    with VerifierContext() as ctx:
+        suite = build_suite(task, ctx, config)
+    published = [whole for name, whole in renamed if name == Path(suite.databases[0]).parent.name]
+    assert published == [True]
+    assert all(Path(d).is_file() for d in suite.databases)
+
+
+def test_publish_never_leaves_a_folder_without_its_manifest(tmp_path):
+    from rlaif_sql.testsuite.cache import publish
+
+    def built(name: str) -> Path:
+        scratch = tmp_path / name
+        scratch.mkdir()
+        (scratch / "db0").write_text(name)
+        (scratch / "m.json").write_text("{}")
+        return scratch
+
+    folder = tmp_path / "suite"
+    folder.mkdir()  # a leftover without a manifest: replaced
+    assert publish(built("first"), folder, "m.json")
+    second = built("second")
+    assert not publish(second, folder, "m.json") and second.is_dir()  # the first one stays
+    assert (folder / "db0").read_text() == "first"
+    assert publish(second, folder, "m.json", replace=True)  # a rebuild takes its place
+    assert (folder / "db0").read_text() == "second" and not second.exists()
 
 
 def test_an_undersized_suite_is_rebuilt_on_request(org, tmp_path):
