@@ -21,11 +21,15 @@ from rlaif_sql.verifiers.context import VerifierContext
 
 def check_one(candidate: Candidate, task: Task, ctx: VerifierContext) -> Verdict:
     """A broken task (missing database, bad policy file) is a task_error verdict, not a crash:
-    the rest of the batch is still verified, and validate names the task."""
+    the rest of the batch is still verified, and validate names the task. An operating-system
+    failure on the way (a full disk, a cache file gone) is the machine's: an abstain."""
     try:
         return kind_of(task).check(candidate, task, ctx)
     except (TaskError, ConfigError) as exc:
         return Verdict(task.task_id, candidate.candidate_id, False, Reason.TASK_ERROR, str(exc))
+    except OSError as exc:
+        detail = f"the machine failed while checking: {type(exc).__name__}: {exc}"
+        return Verdict(task.task_id, candidate.candidate_id, False, Reason.ABSTAIN, detail)
 
 
 def verify_threads(

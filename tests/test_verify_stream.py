@@ -31,6 +31,23 @@ def test_verify_many_reads_candidates_only_a_window_ahead_of_its_verdicts():
     assert seen[0] == 5000
 
 
+def test_an_os_error_while_checking_is_an_abstain_and_the_run_goes_on(monkeypatch, tmp_path):
+    from rlaif_sql.kinds.sql import SqlKind
+    from rlaif_sql.models import SqlTask
+
+    def fails(self, candidate, task, ctx):
+        if candidate.candidate_id == "bad":
+            raise FileNotFoundError(2, "No such file or directory", "/cache/db0.sqlite")
+        return Verdict(task.task_id, candidate.candidate_id, True, Reason.OK, "")
+
+    monkeypatch.setattr(SqlKind, "check", fails)
+    task = SqlTask("t", "?", str(tmp_path / "x.duckdb"), ("SELECT 1",))
+    cands = [Candidate("t", cid, "SELECT 1") for cid in ("a", "bad", "c")]
+    verdicts = list(verify_many([task], cands, config=VerifyConfig(workers=1)))
+    assert [v.reason for v in verdicts] == [Reason.OK, Reason.ABSTAIN, Reason.OK]
+    assert verdicts[1].abstained and "db0.sqlite" in verdicts[1].detail
+
+
 def test_verify_to_file_streams_a_generator_and_tallies(tmp_path):
     out = tmp_path / "v.jsonl"
     seen = [0]
