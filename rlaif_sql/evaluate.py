@@ -59,7 +59,8 @@ def evaluate(
     by_task: dict[str, list] = defaultdict(list)
     for candidate, verdict in zip(report.candidates, verdicts, strict=True):
         by_task[candidate.task_id].append((int(candidate.meta["sample"]), verdict, candidate))
-    first = [min(group, key=lambda g: g[0])[1] for group in by_task.values()]
+    firsts = {t: min(group, key=lambda g: g[0]) for t, group in by_task.items()}
+    first = [v for _, v, _ in firsts.values()]
     decided_first = [v for v in first if not v.abstained]
     lengths = [len(c.completion) for c in report.candidates]
     out: dict[str, Any] = {
@@ -78,10 +79,8 @@ def evaluate(
         if verdicts
         else None,
         "reasons": summary.reasons,
-        "passed_task_ids": sorted(t for t, v in zip(by_task, first, strict=True) if v.passed),
-        "first_response_chars": {
-            t: len(min(group, key=lambda g: g[0])[2].completion) for t, group in by_task.items()
-        },
+        "passed_task_ids": sorted(t for t, (_, v, _) in firsts.items() if v.passed),
+        "first_response_chars": {t: len(c.completion) for t, (_, _, c) in firsts.items()},
     }
     if config.n > 1:
         for k in sorted({1, config.n}):

@@ -28,6 +28,8 @@ def test_accuracy_pass_at_k_and_no_sql_rate(revenue_db: Path, tmp_path: Path) ->
     report = evaluate(tasks, JsonlBackend(path), EvalConfig(n=2), progress=False)
     assert report["execution_accuracy"] == 0.5
     assert report["passed_task_ids"] == [tasks[0].task_id]  # task 1's first sample failed
+    assert report["first_response_chars"] == {tasks[0].task_id: len(right[0]),
+                                              tasks[1].task_id: len("SELECT 1")}  # fmt: skip
     assert report["pass@2"] == 1.0 and report["pass@1"] == 0.5
     assert report["no_sql_rate"] == 0.25
     assert report["samples"] == 4 and report["sample_abstains"] == 0

@@ -49,12 +49,13 @@ def twins(
         if refresh and not ordered:
             continue
         originals = list(mine)
-        steps = {i: _inverted_steps([r[i] for r in originals], low) for i in ordered}
+        before = {i: [r[i] for r in originals] for i in ordered}
+        steps = {i: _inverted_steps(before[i], low) for i in ordered} if inverted else {}
         for n, row in enumerate(originals):
             twin = _twin(info, table, mine, row, out, vary_foreign)
             if twin is not None:
                 for i in ordered:
-                    past = (_past([r[i] for r in originals], twin[i], low, steps[i][n]) if inverted
+                    past = (_past(before[i], twin[i], low, steps[i][n]) if inverted
                             else _past([r[i] for r in mine], twin[i], low))  # fmt: skip
                     twin = (*twin[:i], past, *twin[i + 1 :])
                 mine.append(twin)
@@ -167,7 +168,7 @@ def _with_parent_twin(
     ref = [c.name.lower() for c in table.columns].index(fk.ref_columns[0].lower())
     theirs = rows[parent]
     row = next((r for r in theirs if r[ref] == twin[i]), None)
-    new = None if row is None else _twin(info, table, theirs, row, rows, False, False)
+    new = None if row is None else _twin(info, table, theirs, row, rows, False, with_parent=False)
     if new is None or new[ref] is None or new[ref] == twin[i]:
         return False
     theirs.append(new)
