@@ -10,7 +10,8 @@ Stages (every one evaluated greedily on the same held-out split, McNemar vs its 
    verify; fine-tune on the verified answers (RFT: `round1_rft`), then DPO on verified-vs-failed
    pairs (hard negatives) with the length-normalised loss (beta on SimPO's scale) plus the
    chosen side's NLL (TRL's rpo_alpha) (`round1`, ...); tried beside it, the same DPO on only
-   the pairs whose chosen side is not the longer (`dpo_length_matched`);
+   the pairs whose chosen side is not the longer (`dpo_length_matched`), and the same DPO on
+   all the pairs with R-DPO's length term at each of --length-alphas (`dpo_rdpo_<alpha>`);
 4. from the SFT checkpoint on round 1's questions: sft_golds (fine-tuning on the golds of the
    same questions, same lr and steps as round 1's RFT: what the golds alone do) and
    grpo_dense (GRPO with partial-credit verifier rewards);
@@ -168,6 +169,7 @@ class Recipe:
     beta: float
     rpo_alpha: float
     epochs: int
+    length_alphas: tuple[float, ...] = ()  # R-DPO variants tried beside the default
 
     def steps(self, rows: int) -> int:
         return max(1, math.ceil(self.epochs * rows / 2))
@@ -178,13 +180,14 @@ class Recipe:
         config = run.config(name, model, self.rft_lr, 2, self.steps(len(rows)))
         return str(train_sft_fast(rows, config))
 
-    def dpo(self, run: Run, name: str, model: str, pairs: list, *, plain: bool = False) -> str:
+    def dpo(self, run: Run, name: str, model: str, pairs: list, *, plain: bool = False,
+            length_alpha: float = 0.0) -> str:  # fmt: skip
         from rlaif_sql.train.fast import train_dpo_fast
 
         loss, beta = ("sigmoid", 0.1) if plain else ("sigmoid_norm", self.beta)
         config = run.config(name, model, self.dpo_lr, 2, self.steps(len(pairs)))
         return str(train_dpo_fast(pairs, config, beta=beta, loss_type=loss,
-                                  rpo_alpha=self.rpo_alpha))  # fmt: skip
+                                  rpo_alpha=self.rpo_alpha, length_alpha=length_alpha))  # fmt: skip
 
 
 def run_rounds(run: Run, sft: str, recipe: Recipe) -> Any:
@@ -223,21 +226,25 @@ def run_rounds(run: Run, sft: str, recipe: Recipe) -> Any:
         run.record(f"round{r}", model, time.perf_counter() - started, round_data=info,
                    parent=parent)  # fmt: skip
         if r == 1:
-            length_matched(run, recipe, rft, data)
+            length_variants(run, recipe, rft, data)
     return first
 
 
-def length_matched(run: Run, recipe: Recipe, rft: str, data: Any) -> None:
-    """Tried beside the default: round 1's DPO on only the pairs whose chosen side is not
-    the longer (`dpo_length_matched`), so the pairs cannot teach length."""
+def length_variants(run: Run, recipe: Recipe, rft: str, data: Any) -> None:
+    """Tried beside the default from `round1_rft`: DPO on only the pairs whose chosen side is
+    not the longer (`dpo_length_matched`), so the pairs cannot teach length; and DPO on all
+    the pairs with R-DPO's length term (`dpo_rdpo_<alpha>`), which keeps every pair but
+    credits a longer chosen side with margin it does not have to learn."""
     from rlaif_sql.train.recipes import verified_pairs
 
-    pairs = verified_pairs(data, chosen_not_longer=True)
-    if pairs:
-        started = time.perf_counter()
-        model = recipe.dpo(run, "dpo_length_matched", rft, pairs)
-        run.record("dpo_length_matched", model, time.perf_counter() - started,
-                   parent="round1_rft", pairs=len(pairs))  # fmt: skip
+    variants = [("dpo_length_matched", verified_pairs(data, chosen_not_longer=True), 0.0)]
+    variants += [(f"dpo_rdpo_{a:g}", verified_pairs(data), a) for a in recipe.length_alphas]
+    for name, pairs, alpha in variants:
+        if pairs:
+            started = time.perf_counter()
+            model = recipe.dpo(run, name, rft, pairs, length_alpha=alpha)
+            run.record(name, model, time.perf_counter() - started, parent="round1_rft",
+                       pairs=len(pairs), length_alpha=alpha)  # fmt: skip
 
 
 def save_samples(data: Any, path: Path) -> None:
@@ -312,6 +319,11 @@ def main() -> None:
         help="weight of the chosen side's NLL in DPO (0: none)",
     )
     parser.add_argument("--rounds", type=int, default=Plan.rounds, help="rounds of the recipe")
+    parser.add_argument(
+        "--length-alphas",
+        default="0.05,0.2",
+        help="R-DPO length weights tried beside the default (comma list; empty: none)",
+    )
     parser.add_argument("--skip", default="", help="comma list of: baselines, ablation")
     parser.add_argument(
         "--replot", action="store_true", help="redraw the plot and the targets from the JSON"
@@ -326,6 +338,7 @@ def main() -> None:
     try:
         if args.rounds < 1:
             raise ConfigError(f"--rounds {args.rounds}: at least 1")
+        length_alphas = parse_alphas(args.length_alphas)
         plan = plan_for(args.scale, args.quick)
         plan = plan if args.quick else replace(plan, rounds=args.rounds)
         run = Run(plan, args.device, REPO_ROOT / "runs" / name)
@@ -341,7 +354,8 @@ def main() -> None:
     shutil.rmtree(run.work, ignore_errors=True)
     run.record("base", "embedded", 0.0)
     sft = run_sft(run, args.sft_lr)
-    recipe = Recipe(args.rft_lr, args.dpo_lr, args.dpo_beta, args.rpo_alpha, run.plan.epochs)
+    recipe = Recipe(args.rft_lr, args.dpo_lr, args.dpo_beta, args.rpo_alpha, run.plan.epochs,
+                    length_alphas)  # fmt: skip
     data = run_rounds(run, sft, recipe)
     ablation: dict[str, Any] = {}
     if data is not None and "ablation" not in args.skip:
@@ -350,6 +364,18 @@ def main() -> None:
         run_baselines(run, sft, data, recipe)
     compare_stages(run.stages)
     write(run, args, ablation, time.perf_counter() - started, name)
+
+
+def parse_alphas(text: str) -> tuple[float, ...]:
+    from rlaif_sql.errors import ConfigError
+
+    try:
+        alphas = tuple(float(a) for a in text.split(",") if a.strip())
+    except ValueError:
+        raise ConfigError(f"--length-alphas {text!r}: a comma list of numbers") from None
+    if any(a < 0 or not math.isfinite(a) for a in alphas):
+        raise ConfigError(f"--length-alphas {text!r}: each at least 0")
+    return alphas
 
 
 def write(run: Run, args: Any, ablation: dict[str, Any], seconds: float, name: str, *,

@@ -4,7 +4,10 @@ The same objectives as TRL's trainers with this project's settings: SFT is the m
 log-likelihood of the completion tokens (TRL's `completion_only_loss`); DPO is TRL's `sigmoid`
 (summed log-ratios) or `sigmoid_norm` (log-ratios averaged over each side's tokens) loss, plus
 TRL's `rpo_alpha` times the chosen side's mean token NLL when asked (it keeps the chosen
-answers likely while the margin grows; Pang et al. 2024 found it needed for iterated DPO). The
+answers likely while the margin grows; Pang et al. 2024 found it needed for iterated DPO), and
+R-DPO's length term when asked (`length_alpha`: Park et al. 2024 add alpha times the chosen
+minus the rejected side's token count inside the log-sigmoid, so a longer chosen side needs a
+smaller learned margin and the pairs teach less length). The
 reference model's log-probabilities are computed once, before the first step (TRL's
 `precompute_ref_log_probs`), also with the shared prefix. AdamW, linear decay, gradient norm
 clipped at 1.0: TRL's defaults. Checkpoints are plain transformers folders, like `finish`'s.
@@ -100,7 +103,8 @@ def reference_logps(model: Any, encoded: Sequence[Encoded], *, chunk: int = 8,
 
 def train_dpo_fast(pairs: Sequence[Mapping[str, Any]], config: TrainConfig, *, beta: float = 0.1,
                    loss_type: str = "sigmoid_norm", rpo_alpha: float = 0.0,
-                   max_completion: int = 256, on_step: StepHook | None = None) -> Path:  # fmt: skip
+                   length_alpha: float = 0.0, max_completion: int = 256,
+                   on_step: StepHook | None = None) -> Path:  # fmt: skip
     """`pairs`: {"prompt": messages, "chosen": text, "rejected": text} (texts or the
     one-message lists `rlaif-sql export` writes). With `sigmoid_norm` the log-ratios are
     per-token averages, so `beta` is on SimPO's scale (about 2), not DPO's 0.1."""
@@ -128,11 +132,13 @@ def train_dpo_fast(pairs: Sequence[Mapping[str, Any]], config: TrainConfig, *, b
         device = sums.device
         ratio_c = sums[: len(idx)] - ref_c[idx].to(device)
         ratio_r = sums[len(idx) :] - ref_r[idx].to(device)
+        count_c, count_r = counts[: len(idx)], counts[len(idx) :]
         if loss_type == "sigmoid_norm":
-            ratio_c, ratio_r = ratio_c / counts[: len(idx)], ratio_r / counts[len(idx) :]
-        loss = -torch.nn.functional.logsigmoid(beta * (ratio_c - ratio_r)).mean()
+            ratio_c, ratio_r = ratio_c / count_c, ratio_r / count_r
+        margin = beta * (ratio_c - ratio_r) + length_alpha * (count_c - count_r)
+        loss = -torch.nn.functional.logsigmoid(margin).mean()
         if rpo_alpha:
-            loss = loss + rpo_alpha * (-sums[: len(idx)] / counts[: len(idx)]).mean()
+            loss = loss + rpo_alpha * (-sums[: len(idx)] / count_c).mean()
         _report(on_step, step, _step(model, optimizer, scheduler, loss), started)
     return _save(model, tokenizer, config.out)
 

@@ -5,6 +5,7 @@ loops learn, the prefix-cached backend writes what LocalBackend writes; the devi
 from __future__ import annotations
 
 import importlib.util
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -97,8 +98,25 @@ def test_fast_sft_and_dpo_change_the_weights(tiny_dir: Path, tasks, tmp_path: Pa
                    rpo_alpha=0.5, on_step=lambda s, loss, sec: rpo_losses.append(loss))  # fmt: skip
     nll = _chosen_nll(sft, pairs)
     assert rpo_losses[0] == pytest.approx(0.6931 + 0.5 * nll, abs=1e-3)
+    r_losses: list[float] = []  # R-DPO: at step 1 the margin is alpha * (|chosen| - |rejected|)
+    train_dpo_fast(pairs, replace(config, model=str(sft), out=tmp_path / "rdpo", max_steps=1),
+                   length_alpha=0.1, on_step=lambda s, loss, sec: r_losses.append(loss))  # fmt: skip
+    expected = [-math.log(1 / (1 + math.exp(-0.1 * d))) for d in _length_differences(sft, pairs)]
+    assert r_losses[0] == pytest.approx(sum(expected) / len(expected), abs=1e-3)
+    assert r_losses[0] < 0.6931  # the gold (chosen) is longer than `SELECT 1`
     with pytest.raises(ConfigError, match="loss_type 'ipo'"):
         train_dpo_fast(pairs, config, loss_type="ipo")
+
+
+def _length_differences(model_dir: Path, pairs: list) -> list[int]:
+    """Chosen minus rejected completion token counts, per pair."""
+    from rlaif_sql.train.common import load_model
+    from rlaif_sql.train.prefix import encode
+
+    _, tokenizer = load_model(str(model_dir))
+    rows = [(encode(tokenizer, p["prompt"], p["chosen"]), encode(tokenizer, p["prompt"], p["rejected"]))
+            for p in pairs]  # fmt: skip
+    return [(len(c.ids) - c.completion_start) - (len(r.ids) - r.completion_start) for c, r in rows]
 
 
 def _chosen_nll(model_dir: Path, pairs: list) -> float:
