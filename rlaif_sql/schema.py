@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,7 +29,18 @@ def read_schema(db: str | Path) -> Schema:
     path = Path(db)
     if not path.is_file():
         raise TaskError(f"database {path} does not exist; build or download it first")
-    return _read_schema_cached(str(path.resolve()), path.stat().st_mtime_ns)
+    key = (str(path.resolve()), path.stat().st_mtime_ns)
+    with _LOCKS_LOCK:
+        lock = _LOCKS.setdefault(key, threading.Lock())
+    with lock:  # the verifier's threads meet a new database together: read it once, not each
+        schema = _read_schema_cached(*key)
+    with _LOCKS_LOCK:  # later callers hit the cache; the lock is not needed past the first read
+        _LOCKS.pop(key, None)
+    return schema
+
+
+_LOCKS: dict[tuple[str, int], threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=64)
