@@ -47,7 +47,9 @@ from rlaif_sql.testsuite.cache import (
 from rlaif_sql.testsuite.compare_on import GoldQuery, differs
 from rlaif_sql.testsuite.generate import (
     Rows,
+    compared_columns,
     creation_order,
+    joined_columns,
     query_literals,
     query_order_columns,
     write_database,
@@ -61,7 +63,7 @@ from rlaif_sql.verifiers.sql_services import sql_services
 if TYPE_CHECKING:
     from rlaif_sql.verifiers.context import VerifierContext
 
-VERSION = 12
+VERSION = 13
 """Bumped when the search changes, so cached outcomes of an older search are not reused."""
 _COUNTER = itertools.count()
 
@@ -135,18 +137,24 @@ def _search(
     gold_literals = [v for g in task.gold_sql for v in query_literals(g, task.dialect)]
     gold_tables = {t for g in task.gold_sql for t in query_tables(g, task.dialect)}
     gold_order = {c for g in task.gold_sql for c in query_order_columns(g, task.dialect)}
-    pools = [(gold_literals, gold_tables, gold_order, config.seed, config.databases)]
+    gold_compared = _merged(compared_columns(g, task.dialect) for g in task.gold_sql)
+    gold_joined = {p for g in task.gold_sql for p in joined_columns(g, task.dialect)}
+    aims = (gold_compared, gold_joined)
+    pools = [(gold_literals, gold_tables, gold_order, aims, config.seed, config.databases)]
     mine = [v for v in query_literals(candidate, task.engine) if v not in gold_literals]
     if config.extra:
         tables = gold_tables | query_tables(candidate, task.engine)
         order = gold_order | set(query_order_columns(candidate, task.engine))
-        pools.append(([*gold_literals, *mine], tables, order, config.seed + 7919, config.extra))
+        compared = _merged([gold_compared, compared_columns(candidate, task.engine)])
+        aims = (compared, gold_joined | set(joined_columns(candidate, task.engine)))
+        pools.append(([*gold_literals, *mine], tables, order, aims, config.seed + 7919,
+                      config.extra))  # fmt: skip
     searched, spent, outcome = 0, 0.0, None
     info: SchemaInfo | None = None
     inferred: tuple[str, ...] = ()
-    for literals, tables, order, seed, count in pools:
+    for literals, tables, order, aims, seed, count in pools:
         # the pool is built once per gold (or constants) and shared: not this search's budget
-        pool = _pool(task, ctx, config, digest, literals, tables, order, seed, count)
+        pool = _pool(task, ctx, config, digest, literals, tables, order, aims, seed, count)
         info, inferred = pool.info, pool.inferred
         for db in pool.databases:
             if spent > config.time_budget_s:
@@ -190,13 +198,24 @@ def query_tables(sql: str, dialect: str) -> set[str]:
     return {t.name.lower() for t in tree.find_all(exp.Table)} - ctes
 
 
+def _merged(maps: Any) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for found in maps:
+        for column, constants in found.items():
+            out[column] = list(dict.fromkeys([*out.get(column, []), *constants]))
+    return out
+
+
 def _pool(task: SqlTask, ctx: VerifierContext, config: CounterexampleConfig, digest: str,
-          literals: list[Any], tables: set[str], order: set[str], seed: int,
+          literals: list[Any], tables: set[str], order: set[str],
+          aims: tuple[dict[str, list[Any]], set[tuple[str, str]]], seed: int,
           count: int) -> Pool:  # fmt: skip
+    compared, joined = aims
     services = sql_services(ctx)
     policy = services.policy_for(task)  # denied columns get synthetic values, never the original's
     key = content_key(VERSION, "pool", digest, sorted(map(repr, set(literals))), sorted(tables),
-                      sorted(order),
+                      sorted(order), sorted((c, repr(v)) for c, vs in compared.items() for v in vs),
+                      sorted(joined),
                       seed, count, config.max_rows, config.realistic, sorted(config.infer_off),
                       config.unique_min_rows,
                       sorted(policy.deny_columns))  # fmt: skip
@@ -205,7 +224,8 @@ def _pool(task: SqlTask, ctx: VerifierContext, config: CounterexampleConfig, dig
         task.db, folder, literals=literals, seed=seed, count=count, max_rows=config.max_rows,
         realistic=config.realistic, infer_off=config.infer_off,
         unique_min_rows=config.unique_min_rows, tables=tables,
-        hidden=policy.column_denied, order_columns=order))  # fmt: skip
+        hidden=policy.column_denied, order_columns=order, compared=compared,
+        joined=joined))  # fmt: skip
 
 
 def _explain(

@@ -48,14 +48,15 @@ def boundary_values(column: ColumnInfo, seen: Sequence[Any], realistic: bool = F
     return extra
 
 
-def literal_values(column: ColumnInfo, literals: Sequence[Any]) -> list[Any]:
+def literal_values(column: ColumnInfo, literals: Sequence[Any], cases: bool = True) -> list[Any]:
     """The query's own constants, and their neighbours, where they fit the column: filters
-    like `age > 30` or `name = 'France'` only tell queries apart when rows come near them."""
+    like `age > 30` or `name = 'France'` only tell queries apart when rows come near them
+    (`cases`: a text constant in upper and lower case too)."""
     out: list[Any] = []
     for value in literals:
         if isinstance(value, str) and column.kind in ("text", "other"):
             out += like_instances(value) if "%" in value or "_" in value else []
-            out += [value, value.upper(), value.lower()]
+            out += [value, value.upper(), value.lower()] if cases else [value]
         elif isinstance(value, str) and column.kind in ("int", "real"):
             number = _number(value)  # `Population = "80000"`: SQLite compares it as a number
             out += literal_values(column, [number]) if number is not None else []
@@ -87,14 +88,15 @@ def like_instances(pattern: str) -> list[str]:
 
 def column_strategy(
     column: ColumnInfo, seen: Sequence[Any], literals: Sequence[Any] = (), realistic: bool = False,
-    pool_size: int = 12, aim: bool = False,
+    pool_size: int = 12, aim: bool = False, cases: bool = True,
 ) -> st.SearchStrategy[Any]:  # fmt: skip
     """Values for one column; a small `pool_size` makes duplicates and ties common; `aim`
-    draws only the query's constants and their neighbours where any fit the column."""
+    draws only the query's constants and their neighbours where any fit the column (pass
+    only the constants the query compares this column with to aim it alone)."""
     extra = boundary_values(column, seen, realistic)
     extra = extra if pool_size >= 12 else extra[:1]
     pool = list(dict.fromkeys([*seen[:pool_size], *extra]))
-    near = list(dict.fromkeys(literal_values(column, literals)))
+    near = list(dict.fromkeys(literal_values(column, literals, cases)))
     if not pool and not near:
         pool = [None] if not column.not_null else [0 if column.kind in ("int", "real") else "x"]
     # values at the query's own constants half of the time: that is where mutants differ
@@ -121,8 +123,12 @@ def table_strategy(
     table: TableInfo, values: Mapping[str, Sequence[Any]], drawn: Rows,
     columns_of: Mapping[str, list[str]], max_rows: int, literals: Sequence[Any] = (),
     realistic: bool = False, min_rows: int = 0, pool_size: int = 12, aim: bool = False,
+    compared: Mapping[str, Sequence[Any]] | None = None,
 ) -> st.SearchStrategy[list[tuple[Any, ...]]]:  # fmt: skip
-    """Rows of one table; `drawn` holds the rows of tables generated before (lower-case names)."""
+    """Rows of one table; `drawn` holds the rows of tables generated before (lower-case names).
+    With `compared` (lower-case column name -> the constants a query compares it with) each
+    column aims at its own constants only (text as written: every row matches `Country =
+    'France'`), and the others keep their value pools."""
     fk_source: dict[str, list[Any]] = {}
     for fk in table.foreign_keys:
         parent_rows = drawn.get(fk.ref_table.lower())
@@ -139,10 +145,11 @@ def table_strategy(
                 column_strategy(
                     column,
                     values.get(key(table.name, column.name), []),
-                    literals,
+                    literals if compared is None else compared.get(column.name.lower(), ()),
                     realistic,
                     pool_size,
                     aim,
+                    cases=compared is None,
                 )
             )
         elif parents:
@@ -179,6 +186,7 @@ def draw_databases(
     info: SchemaInfo, values: Mapping[str, Sequence[Any]], seed: int, count: int,
     max_rows: int, literals: Sequence[Any] = (), realistic: bool = False, min_rows: int = 0,
     pool_size: int = 12, only: Collection[str] | None = None, aim: bool = False,
+    compared: Mapping[str, Sequence[Any]] | None = None,
 ) -> list[Rows]:  # fmt: skip
     """Up to `count` databases from one derandomised hypothesis run under `seed` (with
     `min_rows=0` the first is hypothesis's simplest: every table empty); duplicates dropped.
@@ -209,6 +217,7 @@ def draw_databases(
                 min_rows,
                 pool_size,
                 aim,
+                compared,
             )
             drawn[table.name.lower()] = data.draw(strategy, label=table.name)
         rows = {t.name: drawn[t.name.lower()] for t in order}
@@ -280,6 +289,73 @@ def query_order_columns(sql: str, dialect: str) -> list[str]:
         o.this.name.lower() for o in tree.find_all(exp.Ordered) if isinstance(o.this, exp.Column)
     )
     return sorted(set(found))
+
+
+COMPARISONS = ("EQ", "NEQ", "GT", "GTE", "LT", "LTE", "Like", "ILike", "In", "Between")
+
+
+def compared_columns(sql: str, dialect: str) -> dict[str, list[Any]]:
+    """Lower-case column name -> the constants a query compares it with (`=`, `<`, LIKE, IN,
+    BETWEEN): `Country = "United States"` aims `Country` at that value and no other column."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except (sqlglot.errors.SqlglotError, RecursionError):
+        return {}
+    out: dict[str, list[Any]] = {}
+    for node in tree.find_all(*(getattr(exp, name) for name in COMPARISONS)):
+        sides = [node.this, *(node.expressions if isinstance(node, exp.In) else [])]
+        sides += [node.args.get(k) for k in ("expression", "low", "high") if node.args.get(k)]
+        columns = [c for c in sides if isinstance(c, exp.Column) and not _string_like(c, dialect)]
+        constants = [v for c in sides if (v := _constant(c, dialect)) is not None]
+        for column in columns[:1] if constants else []:
+            out.setdefault(column.name.lower(), []).extend(constants)
+    return {k: list(dict.fromkeys(v)) for k, v in out.items()}
+
+
+def joined_columns(sql: str, dialect: str) -> list[tuple[str, str]]:
+    """Pairs of lower-case column names a query equates (`T1.state_code = T2.state_code`):
+    join keys, declared as foreign keys or not."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except (sqlglot.errors.SqlglotError, RecursionError):
+        return []
+    pairs = [(eq.this.name.lower(), eq.expression.name.lower()) for eq in tree.find_all(exp.EQ)
+             if all(isinstance(side, exp.Column) and not _string_like(side, dialect)
+                    for side in (eq.this, eq.expression))]  # fmt: skip
+    return sorted(set(pairs))
+
+
+def _string_like(node: Any, dialect: str) -> bool:
+    """SQLite reads `"France"` as a string when no column has that name."""
+    from sqlglot import exp
+
+    return (dialect == "sqlite" and isinstance(node, exp.Column) and not node.table
+            and isinstance(node.this, exp.Identifier) and node.this.quoted)  # fmt: skip
+
+
+def _constant(node: Any, dialect: str) -> Any:
+    from sqlglot import exp
+
+    if _string_like(node, dialect):
+        return node.name
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
+        number = _constant(node.this, dialect)
+        return -number if isinstance(number, int | float) else None
+    if not isinstance(node, exp.Literal):
+        return None
+    if node.is_string:
+        return node.this
+    try:
+        number = float(node.this)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else number
 
 
 def query_literals(sql: str, dialect: str) -> list[Any]:

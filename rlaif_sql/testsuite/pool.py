@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from rlaif_sql.testsuite.infer import infer_constraints
 from rlaif_sql.testsuite.schema_info import (
     SchemaInfo,
     connect,
+    key,
     quote,
     read_column_values,
     read_schema_info,
@@ -71,13 +72,16 @@ def build_pool(
     db: str | Path, folder: Path, *, literals: Sequence[Any], seed: int, count: int,
     max_rows: int, realistic: bool, infer_off: Collection[str] = (), unique_min_rows: int = 10,
     tables: Collection[str] | None = None, hidden: Callable[[str, str], bool] | None = None,
-    order_columns: Collection[str] = (),
+    order_columns: Collection[str] = (), compared: Mapping[str, Sequence[Any]] | None = None,
+    joined: Collection[tuple[str, str]] = (),
 ) -> Pool:  # fmt: skip
     """The pool in `folder`, drawn and written there unless a manifest already lists it.
     With `tables` (lower-case names) only those and the tables their foreign keys point at
     get rows; the rest stay empty (a legal state, and much cheaper to draw). Columns for
     which `hidden(table, column)` holds (a policy's denied columns) get no values from the
-    original, so candidates never run on a copy of data the policy keeps from them."""
+    original, so candidates never run on a copy of data the policy keeps from them.
+    `compared` (column -> the constants the queries compare it with) and `joined` (column
+    pairs the queries equate) add databases aimed column by column (`aimed_by_column`)."""
     info, labels, values = generation_schema(
         db, realistic=realistic, infer_off=infer_off, unique_min_rows=unique_min_rows
     )
@@ -95,7 +99,8 @@ def build_pool(
     scratch.mkdir(parents=True)
     written = []
     only = with_parents(info, tables) if tables else None
-    drawn = _draw_all(info, values, literals, seed, count, max_rows, realistic, only, order_columns)
+    drawn = _draw_all(info, values, literals, seed, count, max_rows, realistic, only,
+                      order_columns, compared or {}, joined)  # fmt: skip
     for index, rows in enumerate(drawn):
         path = scratch / f"db{index}{SUFFIX[info.engine]}"
         try:
@@ -119,10 +124,12 @@ def build_pool(
 def _draw_all(
     info: SchemaInfo, values: Any, literals: Sequence[Any], seed: int, count: int, max_rows: int,
     realistic: bool, only: Collection[str] | None, order_columns: Collection[str],
+    compared: Mapping[str, Sequence[Any]], joined: Collection[tuple[str, str]],
 ) -> list[Rows]:  # fmt: skip
     """A third may leave tables empty (empty results); a third fills every table a foreign key
     lets be filled; a third also draws from 3 values per column (duplicates, ties,
-    boundaries); then the aimed databases, the twins and the order twins."""
+    boundaries); then the aimed databases (all at once and column by column), the twins and
+    the order twins."""
     third = count // 3
     drawn = draw_databases(info, values, seed, third, max_rows, literals, realistic, only=only)
     drawn += draw_databases(info, values, seed + 1, third, max_rows, literals, realistic, 1,
@@ -131,9 +138,12 @@ def _draw_all(
                             realistic, 1, pool_size=3, only=only)  # fmt: skip
     filled = drawn[third : 2 * third]
     targeted = aimed(info, values, seed + 3, third, max_rows, literals, realistic, only)
-    drawn += targeted
+    by_column = aimed_by_column(info, values, seed + 4, third // 2, max_rows, compared, joined,
+                                realistic, only)  # fmt: skip
+    drawn += targeted + by_column
     drawn += variants(info, filled, literals)
-    return drawn + order_twins(info, [*_largest(filled, 3), *_largest(targeted, 3)], order_columns)
+    bases = [*_largest(filled, 3), *_largest(targeted, 3), *_largest(by_column, 3)]
+    return drawn + order_twins(info, bases, order_columns)
 
 
 def aimed(
@@ -147,6 +157,38 @@ def aimed(
         return []
     return draw_databases(info, values, seed, count, max_rows, literals, realistic, 1,
                           pool_size=3, only=only, aim=True)  # fmt: skip
+
+
+def aimed_by_column(
+    info: SchemaInfo, values: Any, seed: int, count: int, max_rows: int,
+    compared: Mapping[str, Sequence[Any]], joined: Collection[tuple[str, str]], realistic: bool,
+    only: Collection[str] | None,
+) -> list[Rows]:  # fmt: skip
+    """Databases whose compared columns take only their own constants (as written, or a
+    number's neighbours), whose joined columns share one value (rows join even where no
+    foreign key is declared or inferred), and whose other columns keep 3 values of the
+    original each: several rows of the named country with different statuses, or two
+    districts of one name in the named state, which `aimed` never draws (it puts the
+    country's name in every text column)."""
+    if not (compared or joined) or count < 1:
+        return []
+    return draw_databases(info, _shared_join_values(info, values, joined), seed, count, max_rows,
+                          (), realistic, 1, pool_size=3, only=only, aim=True, compared=compared)  # fmt: skip
+
+
+def _shared_join_values(
+    info: SchemaInfo, values: Mapping[str, list[Any]], joined: Collection[tuple[str, str]],
+) -> dict[str, list[Any]]:  # fmt: skip
+    """`values` with both columns of each joined pair, in every table that has them, drawing
+    from the first value of the first such column (and the kind's boundary value)."""
+    out = dict(values)
+    for pair in joined:
+        keys = [key(t.name, c.name) for t in info.tables for c in t.columns
+                if c.name.lower() in pair]  # fmt: skip
+        shared = next((values[k][:1] for k in keys if values.get(k)), [])
+        for k in keys if shared else []:
+            out[k] = shared
+    return out
 
 
 def variants(info: SchemaInfo, filled: Sequence[Rows], literals: Sequence[Any]) -> list[Rows]:

@@ -106,6 +106,86 @@ def test_a_lucky_candidate_gets_a_counterexample(org, tmp_path, name):
     conn.close()
 
 
+def make_grid(path: Path) -> Path:
+    """Plants in 20 regions: no foreign key declared or inferred (one plant's region is not
+    in `region`), plant names (digits: no case variants) unique within a region but not
+    overall, and so many names and
+    regions that the named ones are beyond the drawn value pools: only databases aimed at the
+    compared column alone (and joined on the equated columns) hold two rows of one name."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE region (code INTEGER, name TEXT)")
+        conn.execute("CREATE TABLE plant (id INTEGER PRIMARY KEY, region_code INTEGER, "
+                     "name TEXT, status TEXT, capacity REAL)")  # fmt: skip
+        conn.executemany("INSERT INTO region VALUES (?, ?)", [(i, f"R{i}") for i in range(1, 21)])
+        statuses = ["Operational", "Shutdown", "Planned"]
+        plants = [(i, i % 21 or 99, str(1000 + i % 20), statuses[i % 3], 100.0 + i)
+                  for i in range(1, 41)]  # fmt: skip
+        conn.executemany("INSERT INTO plant VALUES (?, ?, ?, ?, ?)", plants)
+    conn.close()
+    return path
+
+
+AIMED_BY_COLUMN = {
+    # the named plant's rows must differ in status: `aimed` puts '1015' in status too
+    "distinct_top_one_named": (
+        "SELECT status FROM plant WHERE name = '1015' ORDER BY capacity DESC LIMIT 1",
+        "SELECT DISTINCT status FROM plant WHERE name = '1015' ORDER BY capacity DESC LIMIT 1"),
+    # two plants of one name in the named region, joined on an undeclared key
+    "count_for_count_distinct_joined": (
+        "SELECT count(DISTINCT p.name) FROM plant p JOIN region r ON p.region_code = r.code "
+        "WHERE r.name = 'R15'",
+        "SELECT count(p.name) FROM plant p JOIN region r ON p.region_code = r.code "
+        "WHERE r.name = 'R15'"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(AIMED_BY_COLUMN))
+def test_databases_aimed_column_by_column_find_what_aiming_everything_misses(tmp_path, name):
+    db = make_grid(tmp_path / "grid.sqlite")
+    gold, lucky = AIMED_BY_COLUMN[name]
+    task = _task(db, gold, name)
+    with VerifierContext() as ctx:
+        assert verify(task, lucky, ctx=ctx).passed, "lucky on the original data"
+    config = CounterexampleConfig(cache_dir=tmp_path / "cache", time_budget_s=20)
+    with VerifierContext(VerifyConfig(counterexamples=config)) as ctx:
+        verdict = verify(task, lucky, ctx=ctx)
+    assert verdict.reason is Reason.WRONG_RESULT, verdict.evidence.get("counterexample")
+    assert not any(
+        i.startswith("foreign_key:") for i in verdict.evidence["counterexample"]["inferred"]
+    )
+
+
+def test_a_pool_aims_column_by_column_and_joins_on_the_equated_columns(tmp_path):
+    from rlaif_sql.testsuite.generate import compared_columns, joined_columns, query_literals
+    from rlaif_sql.testsuite.pool import build_pool, read_rows
+
+    db = make_grid(tmp_path / "grid.sqlite")
+    named, joined = (
+        AIMED_BY_COLUMN[k][0] for k in ("distinct_top_one_named", "count_for_count_distinct_joined")
+    )
+    assert compared_columns(joined, "sqlite") == {"name": ["R15"]}
+    assert joined_columns(joined, "sqlite") == [("region_code", "code")]
+    assert compared_columns("SELECT 1 FROM t WHERE a IN (1, 2) AND b BETWEEN -1 AND 5 AND 4 < c",
+                            "sqlite") == {"a": [1, 2], "b": [-1, 5], "c": [4]}  # fmt: skip
+
+    def databases(gold: str) -> list[dict]:
+        pool = build_pool(db, tmp_path / str(hash(gold)), literals=query_literals(gold, "sqlite"),
+                          seed=0, count=30, max_rows=4, realistic=True,
+                          compared=compared_columns(gold, "sqlite"),
+                          joined=joined_columns(gold, "sqlite"))  # fmt: skip
+        return [read_rows(path, pool.info) for path in pool.databases]
+
+    def statuses_of_the_named_plant(rows: dict) -> set[str]:
+        return {status for _, _, name, status, _ in rows["plant"] if name == "1015"}
+
+    def plants_in_the_named_region(rows: dict) -> int:
+        codes = {code for code, name in rows["region"] if name == "R15"}
+        return sum(code in codes for _, code, *_ in rows["plant"])
+
+    assert any(len(statuses_of_the_named_plant(rows)) >= 2 for rows in databases(named))
+    assert any(plants_in_the_named_region(rows) >= 2 for rows in databases(joined))
+
+
 @pytest.mark.parametrize("name", sorted(EQUIVALENT))
 def test_an_equivalent_rewrite_gets_none(org, tmp_path, name):
     gold, rewrite = EQUIVALENT[name]
