@@ -38,7 +38,7 @@ from rlaif_sql.testsuite.schema_info import (
 )
 
 KINDS = ("not_null", "unique", "foreign_key")
-KEY_NAME = re.compile(r"(^|_)(id|code|key|no|num|number|name|abbrev)$|[a-z](Id|ID|Code|Name)$")
+KEY_NAME = re.compile(r"(?i:(^|_)(id|code|key|no|num|number|name|abbrev))$|[a-z](Id|ID|Code|Name)$")
 
 
 @dataclass(frozen=True)

@@ -54,9 +54,11 @@ def test_uniqueness_is_inferred_only_from_enough_rows(org, tmp_path):
     assert not any(i.kind == "unique" for i in found)
     big = tmp_path / "big.sqlite"
     with sqlite3.connect(big) as conn:
-        conn.execute("CREATE TABLE t (id INTEGER, name TEXT, code TEXT)")
-        conn.executemany("INSERT INTO t VALUES (?, ?, ?)",
-                         [(i, f"n{i}", None if i == 3 else f"c{i}") for i in range(12)])  # fmt: skip
+        conn.execute("CREATE TABLE t (id INTEGER, name TEXT, code TEXT, State_Code INTEGER, "
+                     "Population INTEGER)")  # fmt: skip
+        conn.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?)",
+                         [(i, f"n{i}", None if i == 3 else f"c{i}", i, 1000 + i)
+                          for i in range(12)])  # fmt: skip
         conn.execute("CREATE TABLE likes (student_id INT, liked_id INT, "
                      "PRIMARY KEY (student_id, liked_id))")  # fmt: skip
         conn.executemany("INSERT INTO likes VALUES (?, ?)", [(i, 1) for i in range(12)])
@@ -64,6 +66,8 @@ def test_uniqueness_is_inferred_only_from_enough_rows(org, tmp_path):
     labels = {i.label for i in infer_constraints(big, read_schema_info(big))[1]}
     assert "unique:t.name" in labels and "unique:t.id" in labels
     assert "unique:t.code" not in labels  # distinct, but one row has no code
+    assert "unique:t.state_code" in labels  # a key's name in any case (KaggleDBQA's State_Code)
+    assert "unique:t.population" not in labels  # a distinct number not named like a key
     assert "unique:likes.student_id" not in labels  # part of a declared composite key
     labels = {i.label for i in infer_constraints(big, read_schema_info(big), min_rows=13)[1]}
     assert not any(label.startswith("unique:") for label in labels)
