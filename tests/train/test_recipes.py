@@ -103,7 +103,7 @@ def test_learning_effect_quick_run(tmp_path: Path) -> None:
                    cwd=ROOT, env=env, timeout=3600)  # fmt: skip
     result = json.loads((ROOT / "benchmarks/results/learning_effect_quick.json").read_text())
     stages = {s["stage"] for s in result["stages"]}
-    assert {"base", "sft"} <= stages
+    assert {"base", "sft", "dpo_rdpo_0.05", "dpo_rdpo_0.2"} <= stages  # R-DPO tried beside
     assert result["held_out_tasks"] == 6
     evaluated = [s for s in result["stages"] if "execution_accuracy" in s]
     assert all(s["tasks"] == 6 and 0 <= s["execution_accuracy"] <= 1 for s in evaluated)
