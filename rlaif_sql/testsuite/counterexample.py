@@ -63,7 +63,7 @@ from rlaif_sql.verifiers.sql_services import sql_services
 if TYPE_CHECKING:
     from rlaif_sql.verifiers.context import VerifierContext
 
-VERSION = 14
+VERSION = 15
 """Bumped when the search changes, so cached outcomes of an older search are not reused."""
 _COUNTER = itertools.count()
 

@@ -125,7 +125,7 @@ class Suite:
         return {**asdict(self), "mutation_score": self.mutation_score}
 
 
-VERSION = 4
+VERSION = 5
 """Bumped when building changes (2: content keys, plain variants, inferred rules; 3: queries
 as written under the spider profile, uniqueness inferred from 10 rows)."""
 

@@ -66,9 +66,10 @@ def infer_constraints(
     stats = _column_stats(Path(db), info)
     found: list[Inference] = []
     for table in info.tables:
+        references = _foreign_keys(table, info, stats, Path(db))
         found += _not_null(table, stats)
-        found += _unique(table, stats, min_rows)
-        found += _foreign_keys(table, info, stats, Path(db))
+        found += _unique(table, stats, min_rows, references)
+        found += references
     kept = tuple(i for i in found if i.kind not in off and i.label not in off)
     return apply_inferences(info, kept), kept
 
@@ -114,11 +115,17 @@ def _not_null(table: TableInfo, stats: Stats) -> list[Inference]:
     return out
 
 
-def _unique(table: TableInfo, stats: Stats, min_rows: int) -> list[Inference]:
+def _unique(
+    table: TableInfo, stats: Stats, min_rows: int, references: Collection[Inference] = ()
+) -> list[Inference]:
     declared = {tuple(c.lower() for c in cols) for cols in table.unique if len(cols) == 1}
     # part of a declared composite key: the schema says the pair is the key, not the part
     # (a student likes several, though each liked one in the data)
     in_composite = {c.lower() for cols in table.unique if len(cols) > 1 for c in cols}
+    # a foreign key is the "many" side: each of 12 conductors leads one of 12 orchestras in
+    # the data, yet "conductors of more than one orchestra" is a question the domain asks
+    pointing = {c.lower() for fk in table.foreign_keys for c in fk.columns}
+    pointing |= {c.lower() for i in references for c in i.columns}
     out = []
     for column in table.columns:
         rows, values, distinct = stats.get((table.name, column.name), (0, 0, 0))
@@ -126,6 +133,7 @@ def _unique(table: TableInfo, stats: Stats, min_rows: int) -> list[Inference]:
         if (
             (column.name.lower(),) not in declared
             and column.name.lower() not in in_composite
+            and column.name.lower() not in pointing
             and rows >= min_rows
             and distinct == values == rows
             and looks_like_key

@@ -61,6 +61,9 @@ def test_uniqueness_is_inferred_only_from_enough_rows(org, tmp_path):
                           for i in range(12)])  # fmt: skip
         conn.execute("CREATE TABLE likes (student_id INT, liked_id INT, "
                      "PRIMARY KEY (student_id, liked_id))")  # fmt: skip
+        conn.execute("CREATE TABLE lead (id INTEGER PRIMARY KEY, "
+                     "Conductor_ID INT REFERENCES t (id))")  # fmt: skip
+        conn.executemany("INSERT INTO lead VALUES (?, ?)", [(i, i) for i in range(12)])
         conn.executemany("INSERT INTO likes VALUES (?, ?)", [(i, 1) for i in range(12)])
     conn.close()
     labels = {i.label for i in infer_constraints(big, read_schema_info(big))[1]}
@@ -69,6 +72,7 @@ def test_uniqueness_is_inferred_only_from_enough_rows(org, tmp_path):
     assert "unique:t.state_code" in labels  # a key's name in any case (KaggleDBQA's State_Code)
     assert "unique:t.population" not in labels  # a distinct number not named like a key
     assert "unique:likes.student_id" not in labels  # part of a declared composite key
+    assert "unique:lead.conductor_id" not in labels  # a foreign key: one each here, not a rule
     labels = {i.label for i in infer_constraints(big, read_schema_info(big), min_rows=13)[1]}
     assert not any(label.startswith("unique:") for label in labels)
 
