@@ -45,16 +45,14 @@ from rlaif_sql.testsuite.cache import (
     write_json,
 )
 from rlaif_sql.testsuite.compare_on import GoldQuery, differs
-from rlaif_sql.testsuite.generate import (
-    Rows,
+from rlaif_sql.testsuite.generate import Rows, creation_order, write_database
+from rlaif_sql.testsuite.pool import Pool, build_pool, read_rows
+from rlaif_sql.testsuite.query_facts import (
     compared_columns,
-    creation_order,
     joined_columns,
     query_literals,
     query_order_columns,
-    write_database,
 )
-from rlaif_sql.testsuite.pool import Pool, build_pool, read_rows
 from rlaif_sql.testsuite.schema_info import SchemaInfo
 from rlaif_sql.testsuite.twins import cascade
 from rlaif_sql.verifiers.compare import CompareOptions

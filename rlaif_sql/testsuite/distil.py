@@ -39,9 +39,10 @@ from rlaif_sql.testsuite.cache import (
     settings_from_value,
 )
 from rlaif_sql.testsuite.compare_on import same as same_rows
-from rlaif_sql.testsuite.generate import draw_rows, query_literals, write_database
+from rlaif_sql.testsuite.generate import draw_rows, write_database
 from rlaif_sql.testsuite.mutate import mutants
 from rlaif_sql.testsuite.pool import generation_schema
+from rlaif_sql.testsuite.query_facts import query_literals
 from rlaif_sql.verifiers.compare import CompareOptions
 from rlaif_sql.verifiers.sql_services import sql_services
 

@@ -156,8 +156,8 @@ def test_databases_aimed_column_by_column_find_what_aiming_everything_misses(tmp
 
 
 def test_a_pool_aims_column_by_column_and_joins_on_the_equated_columns(tmp_path):
-    from rlaif_sql.testsuite.generate import compared_columns, joined_columns, query_literals
     from rlaif_sql.testsuite.pool import build_pool, read_rows
+    from rlaif_sql.testsuite.query_facts import compared_columns, joined_columns, query_literals
 
     db = make_grid(tmp_path / "grid.sqlite")
     named, joined = (
