@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlglot
-from sqlglot import exp
 
 from rlaif_sql.errors import ConfigError
 from rlaif_sql.models import SqlTask
@@ -52,6 +51,7 @@ from rlaif_sql.testsuite.query_facts import (
     joined_columns,
     query_literals,
     query_order_columns,
+    query_tables,
 )
 from rlaif_sql.testsuite.schema_info import SchemaInfo
 from rlaif_sql.testsuite.twins import cascade
@@ -184,16 +184,6 @@ def normalised(sql: str, engine: str) -> str:
         return sqlglot.parse_one(sql, read=engine).sql(dialect=engine)
     except (sqlglot.errors.SqlglotError, RecursionError):
         return " ".join(sql.split())
-
-
-def query_tables(sql: str, dialect: str) -> set[str]:
-    """Lower-case names of the tables a query reads (CTE names left out)."""
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except (sqlglot.errors.SqlglotError, RecursionError):
-        return set()
-    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
-    return {t.name.lower() for t in tree.find_all(exp.Table)} - ctes
 
 
 def _merged(maps: Any) -> dict[str, list[Any]]:

@@ -128,7 +128,8 @@ class Suite:
 
 VERSION = 5
 """Bumped when building changes (2: content keys, plain variants, inferred rules; 3: queries
-as written under the spider profile, uniqueness inferred from 10 rows)."""
+as written under the spider profile, uniqueness inferred from 10 rows; 4, 5: key names in any
+case, foreign keys never inferred unique)."""
 
 
 def suite_key(task: SqlTask, config: SuiteConfig, profile: str = "strict") -> str:

@@ -1,5 +1,6 @@
-"""What generation aims at, read from the queries to tell apart (sqlglot): their constants,
-the columns they compare with constants, the columns they equate, the columns they order by.
+"""What generation aims at, read from the queries to tell apart (sqlglot): the tables they
+read, their constants, the columns they compare with constants, the columns they equate, the
+columns they order by.
 Each query is parsed once (the search asks several questions of the same gold and candidate).
 """
 
@@ -22,6 +23,15 @@ def _parsed(sql: str, dialect: str) -> exp.Expr | None:
         return sqlglot.parse_one(sql, read=dialect)
     except (sqlglot.errors.SqlglotError, RecursionError):
         return None
+
+
+def query_tables(sql: str, dialect: str) -> set[str]:
+    """Lower-case names of the tables a query reads (CTE names left out)."""
+    tree = _parsed(sql, dialect)
+    if tree is None:
+        return set()
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    return {t.name.lower() for t in tree.find_all(exp.Table)} - ctes
 
 
 def query_order_columns(sql: str, dialect: str) -> list[str]:
