@@ -67,6 +67,13 @@ def test_float_tolerance_and_decimals() -> None:
     assert not _cmp([(1, "a")], [(2, "a")]).match
 
 
+def test_the_same_rows_match_where_tolerance_keys_tie() -> None:
+    # both values round to 1.00000 at the tolerance's 6 digits, so sorting by that key keeps
+    # each side's own order and pairs values 4.8e-6 apart; the rows are identical, a match
+    gold, cand = [(1.0000001,), (1.0000049,)], [(1.0000049,), (1.0000001,)]
+    assert _cmp(gold, cand, cols=("x",)).match
+
+
 def test_null_equals_null_but_not_zero() -> None:
     assert _cmp([(None, "a")], [(None, "a")]).match
     assert not _cmp([(None, "a")], [(0, "a")]).match
