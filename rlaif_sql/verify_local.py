@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from rlaif_sql.errors import ConfigError, TaskError
 from rlaif_sql.kinds.registry import kind_of
 from rlaif_sql.models import Candidate, Reason, Task, Verdict
+from rlaif_sql.sandboxes.sql_slots import PIPELINE_DEPTH
 from rlaif_sql.verifiers.context import VerifierContext
 
 
@@ -48,9 +49,9 @@ def verify_threads(
             )
         return check_one(candidate, task, ctx)
 
-    # one thread more than sandbox workers: its Python (parse, policy, compare) runs while
-    # the others wait on their workers, so even 1 worker is never idle
-    threads = ctx.config.workers + 1
+    # a thread per query a worker can hold (one running, the next in its pipe) and one more:
+    # its Python (parse, policy, compare) runs while the others wait on their workers
+    threads = ctx.config.workers * PIPELINE_DEPTH + 1
     with _short_switch_interval():
         yield from _in_order(one, candidates, threads, WINDOW_PER_WORKER * ctx.config.workers)
 

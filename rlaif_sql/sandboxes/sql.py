@@ -13,13 +13,14 @@ ABSTAIN.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
 import threading
 import time
 import weakref
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 from rlaif_sql.errors import ConfigError, SandboxError
 from rlaif_sql.sandboxes.results import ExecStatus, ExecutionResult, SandboxLimits
 from rlaif_sql.sandboxes.sql_process import Died, NoAnswer, WorkerProcess, describe_exit, shutdown
+from rlaif_sql.sandboxes.sql_slots import PIPELINE_DEPTH, FairSlots, Lane, Sent
 from rlaif_sql.schema import SQLITE_SUFFIXES
 
 GRACE_S = 1.0
@@ -44,7 +46,8 @@ MEMORY_SIGNALS = frozenset({signal.SIGKILL, signal.SIGSEGV, signal.SIGBUS, signa
 
 
 class SqlSandbox:
-    """A pool of warm SQL workers; thread-safe, each call borrows one idle worker.
+    """A pool of warm SQL workers; thread-safe. Each call queues its query at one worker,
+    which holds up to `PIPELINE_DEPTH` at once and runs them one at a time, in order.
 
     `stats` counts workers started and replaced (after a crash, a kill or a timeout),
     queries sent, and reports the workers' address-space limit and refused DuckDB settings.
@@ -73,7 +76,8 @@ class SqlSandbox:
         if all(error is not None for error in errors):
             self.close()
             raise SandboxError(f"no SQL worker could start: {errors[0]}")
-        self._idle = FairSlots(workers)
+        self._lanes = [Lane() for _ in range(workers)]
+        self._idle = FairSlots(workers, PIPELINE_DEPTH)
 
     def execute(
         self, db: str | Path, sql: str, *, engine: str | None = None, trusted: bool = False
@@ -101,9 +105,9 @@ class SqlSandbox:
     def execute_many(self, jobs: Sequence[tuple[str | Path, str]]) -> list[ExecutionResult]:
         """Run (db, sql) jobs across the workers in parallel; results in input order."""
         jobs = list(jobs)
-        if len(self._procs) == 1 or len(jobs) <= 1:
+        if len(jobs) <= 1:
             return [self.execute(db, sql) for db, sql in jobs]
-        threads = min(len(self._procs), len(jobs))
+        threads = min(len(self._procs) * PIPELINE_DEPTH, len(jobs))
         with ThreadPoolExecutor(threads, thread_name_prefix="sql-sandbox") as pool:
             return list(pool.map(lambda job: self.execute(job[0], job[1]), jobs))
 
@@ -125,34 +129,71 @@ class SqlSandbox:
     # ------------------------------------------------------------------ internals
 
     def _run(self, slot: int, engine: str, path: str, sql: str, guard: bool) -> tuple[Any, ...]:
+        lane = self._lanes[slot]
         deaths: list[int | None] = []
-        deadline = None
+        spent = 0.0  # seconds this query ran on workers that died under it
         while len(deaths) < 2:
-            process = self._ready(slot)
-            if process is None:
-                return ExecStatus.ABSTAIN, (), (), "SandboxError", "no SQL worker is available"
-            now = time.monotonic()
-            deadline = deadline or now + self.limits.timeout_s + GRACE_S
-            budget = deadline - GRACE_S - now
+            budget = self.limits.timeout_s - spent
             if budget <= 0:
                 break
             job = (next(self._ids), engine, path, sql, budget, guard)
-            self._count("queries")
+            sent = self._send(slot, job)
+            started = lane.await_turn(sent)
+            if sent.process is None:
+                lane.finish(sent)
+                return ExecStatus.ABSTAIN, (), (), "SandboxError", "no SQL worker is available"
             try:
-                meta, rows = process.request(job, deadline)
+                meta, rows = sent.process.answer(job[0], started + budget + GRACE_S)
             except NoAnswer:
-                self._count("killed_timeout")
-                self._replace(slot)
+                self._fail(slot, sent, "killed_timeout")
                 error = f"no answer {GRACE_S:g} s after timeout_s={self.limits.timeout_s:g}; worker killed"
                 return ExecStatus.TIMEOUT, (), (), "", error
             except Died as died:
-                self._count("worker_deaths")
+                self._fail(slot, sent, "worker_deaths")
                 deaths.append(died.returncode)
-                self._replace(slot)
+                spent += time.monotonic() - started
                 continue
+            except BaseException:  # Ctrl-C while reading: the answer would reach the next reader
+                self._fail(slot, sent, "interrupted")
+                raise
+            lane.finish(sent)
             _, status, columns, _, error_class, error, _ = meta
             return ExecStatus(status), tuple(columns), rows, error_class, error
         return self._explain(deaths)
+
+    def _send(self, slot: int, job: tuple[Any, ...]) -> Sent:
+        """Queue `job` at the slot's worker. A broken pipe is found by whoever reads next: a
+        request's own read when the worker was idle, else the older request's, whose failure
+        resends this one to the new worker (see `_fail`)."""
+        lane = self._lanes[slot]
+        with lane.cond:
+            process = self._ready(slot) if not lane.sent else self._procs[slot]
+            sent = Sent(job, process)
+            lane.sent.append(sent)
+            self._count("queries")
+            if len(lane.sent) > 1:
+                self._count("queued")
+            if process is not None:
+                with contextlib.suppress(Died):
+                    process.send(job)
+            return sent
+
+    def _fail(self, slot: int, sent: Sent, counter: str) -> None:
+        """The oldest request got no answer: a new worker replaces the old one, and the
+        requests queued behind it, which the old worker never started, go to the new one."""
+        lane = self._lanes[slot]
+        with lane.cond:
+            lane.sent.popleft()
+            self._count(counter)
+            self._replace(slot)
+            self._wait_ready(slot)
+            process = self._procs[slot]
+            for queued in lane.sent:
+                queued.process = process
+                if process is not None:
+                    with contextlib.suppress(Died):
+                        process.send(queued.job)
+            lane.cond.notify_all()
 
     def _explain(self, deaths: list[int | None]) -> tuple[Any, ...]:
         """A query during which the worker died: memory if twice by a memory-ish signal.
@@ -224,37 +265,3 @@ def _engine_for(db: str | Path) -> str:
     """As `rlaif_sql.schema.engine_for`, without building a Path on the hot path."""
     suffix = os.path.splitext(os.fspath(db))[1].lower()
     return "sqlite" if suffix in SQLITE_SUFFIXES else "duckdb"
-
-
-class FairSlots:
-    """Worker slots handed out first come, first served.
-
-    A plain queue lets the thread that just returned a slot take it straight back (it holds
-    the interpreter lock; the woken waiter does not yet), so with one worker a single thread
-    ran parse, query and compare back to back while the others waited, and the Python of the
-    next candidate never overlapped the query of this one. Here a returned slot goes to the
-    longest waiter, and only then to whoever asks next.
-    """
-
-    def __init__(self, count: int) -> None:
-        self._lock = threading.Lock()
-        self._free = deque(range(count))
-        self._waiters: deque[tuple[threading.Event, list[int]]] = deque()
-
-    def get(self) -> int:
-        with self._lock:
-            if self._free:
-                return self._free.popleft()
-            waiter: tuple[threading.Event, list[int]] = (threading.Event(), [])
-            self._waiters.append(waiter)
-        waiter[0].wait()
-        return waiter[1][0]
-
-    def put(self, slot: int) -> None:
-        with self._lock:
-            if not self._waiters:
-                self._free.append(slot)
-                return
-            event, box = self._waiters.popleft()
-        box.append(slot)
-        event.set()

@@ -74,12 +74,11 @@ class WorkerProcess:
             self._stderr.close()
         return self.info
 
-    def request(
-        self, job: tuple[Any, ...], deadline: float
-    ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        self.send(job)
+    def answer(self, request_id: int, deadline: float) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The meta frame and rows answering the oldest request sent, which must be
+        `request_id` (the worker answers in order; anything else is a broken worker)."""
         meta = self.receive(deadline)
-        if meta[0] != job[0]:
+        if meta[0] != request_id:
             self.kill()
             raise Died(None)
         chunks = [self.receive(deadline) for _ in range(meta[-1])]

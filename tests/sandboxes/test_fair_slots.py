@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from rlaif_sql.sandboxes.sql import FairSlots
+from rlaif_sql.sandboxes.sql_slots import FairSlots
 
 
 def _wait_for(predicate, timeout: float = 5.0) -> None:
