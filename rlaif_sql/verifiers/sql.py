@@ -78,13 +78,13 @@ def _check(candidate: Candidate, task: SqlTask, ctx: VerifierContext) -> Verdict
         return trace.verdict(verdict.reason, verdict.detail)
     trace.passed("policy", ", ".join(verdict.tables))
 
-    assert verdict.tree is not None
     db = services.candidate_db(task.db, policy)  # only what the policy allows is in it
-    text, tree = extracted.sql, verdict.tree
+    text, tree = extracted.sql, None
     if db != task.db:
         trace.evidence["candidate_db"] = db
-        trimmed = drop_denied_excludes(tree, schema, policy)  # EXCLUDE (email): not there
-        if trimmed is not None:
+        tree = parse_or_none(text, task.dialect)  # it parsed for the policy: it parses again
+        trimmed = drop_denied_excludes(tree, schema, policy) if tree is not None else None
+        if trimmed is not None:  # EXCLUDE (email): not there
             text, tree = trimmed.sql(dialect=task.dialect), trimmed
     sql = engine_sql(text, tree, task, schema, options)
     if sql != extracted.sql:
@@ -156,12 +156,9 @@ def gold_results(task: SqlTask, ctx: VerifierContext, options: CompareOptions) -
     if cached is not None:
         return list(cached)
     facts = services.sql_cache.facts(task.db, task.dialect)
-    policy = services.policy_for(task)
     golds = []
     for gold_sql in task.gold_sql:
-        # a candidate that is the gold was parsed already: its policy outcome has the tree
-        tree = services.sql_cache.known_tree(gold_sql, task, facts, policy)
-        tree = tree if tree is not None else parse_or_none(gold_sql, task.dialect)
+        tree = parse_or_none(gold_sql, task.dialect)
         sql = gold_sql
         if tree is not None:
             sql = engine_sql(gold_sql, tree, task, facts.schema, options)

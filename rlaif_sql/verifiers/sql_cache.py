@@ -7,9 +7,8 @@ once is decided once per `VerifierContext`:
   `MappingSchema` per dialect (building one costs as much as parsing a query) and a schema
   fingerprint;
 - policy outcomes: parse + qualify + policy walk, keyed by the SQL text (surrounding
-  whitespace stripped), dialect, schema fingerprint and policy; bounded LRU. The cached tree
-  is shared: callers treat it as read-only (every rewrite in the verifier copies first).
-  The execution cache (`VerifierContext.execute`) is keyed by the executed text, not by a
+  whitespace stripped), dialect, schema fingerprint and policy; bounded LRU. An outcome
+  holds no tree (the check qualifies its parse in place). The execution cache (`VerifierContext.execute`) is keyed by the executed text, not by a
   canonical print of the tree: printing cost ~15 % of the per-candidate Python on Spider,
   more than the rare re-execution of a query that differs only in formatting;
 - verdicts: identical completions of one task verify once; the verdict is handed out again
@@ -29,7 +28,6 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlglot import exp
 from sqlglot.schema import MappingSchema
 
 from rlaif_sql.models import Candidate, Reason, SqlTask, Verdict
@@ -38,7 +36,7 @@ from rlaif_sql.schema import Schema, read_schema
 from rlaif_sql.verifiers.sql_policy import PolicyResult, check_policy
 
 POLICY_CACHE_SIZE = 65_536
-"""Policy outcomes kept (a parsed tree is a few KiB: ~100-300 MiB at worst when full)."""
+"""Policy outcomes kept (a reason, a detail and table names: a few hundred bytes each)."""
 VERDICT_CACHE_SIZE = 65_536
 """Verdicts kept for fan-out to identical completions (a few hundred bytes each)."""
 
@@ -133,13 +131,6 @@ class SqlCaches:
             )
             self.policies.put(key, found)
         return found
-
-    def known_tree(
-        self, sql: str, task: SqlTask, facts: TaskFacts, policy: Policy
-    ) -> exp.Expr | None:
-        """The parsed tree of `sql` when a candidate with this text was checked already."""
-        found = self.policies.get((sql.strip(), task.dialect, facts.fingerprint, policy))
-        return found.tree if found is not None else None
 
     def verdict(
         self, candidate: Candidate, task: SqlTask, decide: Callable[[], Verdict]
