@@ -19,7 +19,7 @@ Arms, all in one run of this script, interleaved --rounds times (each arm's medi
                 into checker processes
 - naive:        a fresh Python process per query (as the official evaluators do), on a sample
 
-    python -m benchmarks.sql_throughput [--queries 2000] [--questions 400] [--rounds 3]
+    python -m benchmarks.sql_throughput [--queries 2000] [--questions 400] [--rounds 3] [--out F]
 
 The load average before and after is recorded: on a shared machine the wall times are noisy.
 """
@@ -205,6 +205,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=400, help="Spider questions (x10)")
     parser.add_argument("--naive-sample", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS / "sql_throughput.json")
     args = parser.parse_args()
     load_before = os.getloadavg()
     queries = workload(args.realdata / "spider", args.queries)
@@ -236,8 +237,8 @@ def main() -> None:
     assert all(passed for passed, _ in verdicts["verify_1"]), "a gold did not match itself"
     distinct = len({(c.task_id, c.completion) for c in samples[1]})
     result = report(args, times, ok, verdicts, len(queries), len(samples[1]), load_before, distinct)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "sql_throughput.json"
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("ms_per_candidate", "ratios", "load_average")},
                      indent=2))  # fmt: skip
