@@ -50,7 +50,8 @@ class SqlSandbox:
     which holds up to `PIPELINE_DEPTH` at once and runs them one at a time, in order.
 
     `stats` counts workers started and replaced (after a crash, a kill or a timeout),
-    queries sent, and reports the workers' address-space limit and refused DuckDB settings.
+    queries sent and those queued behind another at their worker (`queued`), and reports the
+    workers' address-space limit and refused DuckDB settings.
     """
 
     def __init__(self, limits: SandboxLimits | None = None, workers: int = 1) -> None:
