@@ -172,18 +172,20 @@ def time_raw_candidates(tasks: list[SqlTask], candidates: list[Candidate]) -> fl
 
 def time_verify(
     tasks: list[SqlTask], candidates: list[Candidate], workers: int, processes: bool | None = None
-) -> tuple[float, list[tuple[bool, str]]]:
+) -> tuple[float, list[tuple[bool, str]], float]:
     """The whole verifier on a fresh context (cold caches); workers started off the clock.
-    `processes`: checker processes (True), threads (False), or the default for this machine."""
+    `processes`: checker processes (True), threads (False), or the default for this machine.
+    Returns wall seconds, the verdicts and this process's CPU seconds (all its threads, not
+    the workers): with threads, the Python that must keep up with the workers."""
     limits = SandboxLimits(timeout_s=30)
     config = VerifyConfig(sandbox=limits, workers=workers, check_processes=processes)
     warm = SqlTask("warm", "", tasks[0].db, ("SELECT 1",), dialect="duckdb")
     with VerifierContext(config) as ctx:
         list(verify_many([warm], [Candidate("warm", "warm-c", "SELECT 1")], ctx=ctx))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         verdicts = list(verify_many(tasks, candidates, ctx=ctx))
-        elapsed = time.perf_counter() - started
-    return elapsed, [(v.passed, v.reason.value) for v in verdicts]
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return elapsed, [(v.passed, v.reason.value) for v in verdicts], cpu
 
 
 def time_naive(queries: list[tuple[str, str]]) -> float:
@@ -215,6 +217,8 @@ def main() -> None:
     ok: dict[str, int] = {}
     verdicts: dict[str, list[tuple[bool, str]]] = {}
 
+    driver_cpu: dict[str, list[float]] = {}
+
     def record(arm: str, seconds: float) -> None:
         times.setdefault(arm, []).append(seconds)
 
@@ -224,9 +228,12 @@ def main() -> None:
             elapsed, ok[f"{workers}_worker"] = time_sandbox(queries, workers)
             record(f"sandbox_{workers}_worker", elapsed)
             for name, (tasks, candidates) in (("verify", unique), ("samples_verify", samples)):
-                elapsed, verdicts[f"{name}_{workers}"] = time_verify(tasks, candidates, workers)
+                elapsed, verdicts[f"{name}_{workers}"], cpu = time_verify(
+                    tasks, candidates, workers
+                )
                 record(f"{name}_{workers}_worker", elapsed)
-        elapsed, verdicts["verify_procs"] = time_verify(*unique, 2, processes=True)
+                driver_cpu.setdefault(f"{name}_{workers}_worker", []).append(cpu)
+        elapsed, verdicts["verify_procs"], _ = time_verify(*unique, 2, processes=True)
         record("verify_2_worker_checker_processes", elapsed)
         record("samples_raw_in_process", time_raw_candidates(*samples))
         naive = time_naive(queries[: args.naive_sample])
@@ -236,11 +243,13 @@ def main() -> None:
     assert verdicts["verify_1"] == verdicts["verify_procs"]
     assert all(passed for passed, _ in verdicts["verify_1"]), "a gold did not match itself"
     distinct = len({(c.task_id, c.completion) for c in samples[1]})
-    result = report(args, times, ok, verdicts, len(queries), len(samples[1]), load_before, distinct)
+    result = report(args, times, ok, verdicts, len(queries), len(samples[1]), load_before, distinct,
+                    driver_cpu)  # fmt: skip
     out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("ms_per_candidate", "ratios", "load_average")},
+    keys = ("ms_per_candidate", "driver_cpu_ms_per_candidate", "ratios", "load_average")
+    print(json.dumps({k: result[k] for k in keys},
                      indent=2))  # fmt: skip
     print(f"written to {out}")
 
@@ -266,7 +275,7 @@ RATIOS = {  # name: (arm, arm it is divided by, digits); the median seconds of e
 def report(
     args: argparse.Namespace, times: dict[str, list[float]], ok: dict[str, int],
     verdicts: dict[str, list[tuple[bool, str]]], n: int, n_samples: int,
-    load_before: tuple[float, float, float], distinct: int,
+    load_before: tuple[float, float, float], distinct: int, driver_cpu: dict[str, list[float]],
 ) -> dict[str, object]:  # fmt: skip
     median = {arm: statistics.median(values) for arm, values in times.items()}
     count = {arm: n_samples if arm.startswith("samples") else n for arm in median}
@@ -288,6 +297,10 @@ def report(
         "sandbox_results_ok": ok,
         "ms_per_candidate": {k: round(v * 1000, 4) for k, v in per.items()},
         "candidates_per_s": {k: round(1 / v, 1) for k, v in per.items()},
+        "driver_cpu_ms_per_candidate": {
+            arm: round(statistics.median(values) / count[arm] * 1000, 4)
+            for arm, values in driver_cpu.items()
+        },
         "ratios": {
             name: round(median[a] / median[b], digits) for name, (a, b, digits) in RATIOS.items()
         },
