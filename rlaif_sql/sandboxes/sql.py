@@ -184,6 +184,7 @@ class SqlSandbox:
         requests queued behind it, which the old worker never started, go to the new one."""
         lane = self._lanes[slot]
         with lane.cond:
+            assert lane.sent[0] is sent, "only the oldest request's reader can find it failed"
             lane.sent.popleft()
             self._count(counter)
             self._replace(slot)
