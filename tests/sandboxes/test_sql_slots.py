@@ -1,6 +1,10 @@
-"""Each SQL worker holds the next query in its pipe while it runs one (`sql_slots.Lane`): a
-query queued behind one whose worker dies is sent again to the new worker, and the death is
-counted against the query that was running, not the one waiting."""
+"""How the SQL sandbox's threads share its workers (`sql_slots`).
+
+A returned worker slot goes to the thread that waited longest, not back to the returner:
+with one worker this is what lets the next candidate's Python overlap this one's query.
+Each worker holds the next query in its pipe while it runs one (`Lane`): a query queued
+behind one whose worker dies is sent again to the new worker, and the death is counted
+against the query that was running, not the one waiting."""
 
 from __future__ import annotations
 
@@ -19,17 +23,45 @@ RUNAWAY = "SELECT count(*) FROM orders a, orders b, orders c, orders d, orders e
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("pipeline") / "shop.duckdb"
+    path = tmp_path_factory.mktemp("slots") / "shop.duckdb"
     with duckdb.connect(str(path)) as conn:
         conn.execute("CREATE TABLE orders AS SELECT range AS id FROM range(50)")
     return path
 
 
-def _wait_for(predicate, timeout: float = 10.0) -> None:
+def _wait_for(predicate, timeout: float = 5.0) -> None:
     end = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < end, "timed out"
-        time.sleep(0.005)
+        time.sleep(0.001)
+
+
+def test_a_returned_slot_goes_to_the_waiter_first() -> None:
+    slots = FairSlots(1)
+    mine = slots.get()
+    order: list[str] = []
+
+    def waiter() -> None:
+        slot = slots.get()
+        order.append("waiter")
+        time.sleep(0.05)
+        slots.put(slot)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    _wait_for(lambda: len(slots._waiters) == 1)
+    slots.put(mine)
+    slots.get()  # asked at once by the thread that returned it: must queue behind the waiter
+    order.append("returner")
+    thread.join(5)
+    assert order == ["waiter", "returner"]
+
+
+def test_free_slots_are_handed_out_without_waiting() -> None:
+    slots = FairSlots(2)
+    assert {slots.get(), slots.get()} == {0, 1}
+    slots.put(1)
+    assert slots.get() == 1
 
 
 def test_a_query_queued_behind_a_dying_worker_runs_on_its_replacement(db) -> None:
