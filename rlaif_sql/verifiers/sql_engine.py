@@ -28,10 +28,9 @@ def engine_sql(
 ) -> str:
     """The text the engine runs: the original when dialects agree, else a sqlglot transpile
     (of `tree`, or of `sql` parsed here when the caller has no tree)."""
-    if task.dialect != task.engine:
-        tree = tree if tree is not None else parse_or_none(sql, task.dialect)
-        if tree is None:  # the policy parsed it; only a caller without a policy gets here
-            return profile_named(options.profile).engine_sql(sql, task.engine)
+    if task.dialect != task.engine and tree is None:
+        tree = parse_or_none(sql, task.dialect)  # None: it runs as written, the engine says why
+    if task.dialect != task.engine and tree is not None:
         if task.dialect == "sqlite":
             tree = sqlite_quoted_strings_as_literals(tree, schema)
             if task.engine == "duckdb":
